@@ -1,0 +1,1 @@
+"""Commands as plain typed functions returning result objects; the CLI only renders them."""

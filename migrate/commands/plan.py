@@ -1,0 +1,31 @@
+"""``migrate plan``: inventory bytes -> validated inventory -> Plan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from migrate.config import Inventory
+from migrate.inventory.loader import load_inventory
+from migrate.model import Plan
+from migrate.planner.build import build_plan
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    inventory: Inventory
+
+
+def plan(
+    raw: bytes,
+    filename: str,
+    env: Mapping[str, str],
+    *,
+    insecure: bool = False,
+    now: datetime | None = None,
+) -> PlanResult:
+    """Validate the inventory and compute its waves. Raises InventoryError/PolicyViolation."""
+    loaded = load_inventory(raw, filename, env, insecure=insecure)
+    return PlanResult(build_plan(loaded, now=now), loaded.inventory)

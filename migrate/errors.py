@@ -1,0 +1,96 @@
+"""The one error tree of hdh-migrate.
+
+Foreign errors (PyYAML, pydantic, networkx, SDKs, SQLAlchemy) are translated into these at
+the boundary where they occur; the CLI renders them once and maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the outside contract."""
+
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    REFUSED = 3
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in an input file, rendered as ``file:line: message``."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+class MigrateError(Exception):
+    """Base of every error the tool raises on purpose.
+
+    ``problems`` lists every problem found (all of them, not only the first) when the error
+    is about an input file; the CLI prints them one per line as ``file:line: message``.
+    """
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, problems: Iterable[Problem] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems: tuple[Problem, ...] = tuple(problems)
+
+
+class InvalidInput(MigrateError):
+    """Bad usage or invalid input: exit 2."""
+
+    exit_code = ExitCode.INVALID
+
+
+class RefusedForSafety(MigrateError):
+    """Refused for safety (stale plan, lock held, insecure endpoint, policy): exit 3."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class InventoryError(InvalidInput):
+    """The inventory cannot be read or does not validate."""
+
+
+class PolicyViolation(RefusedForSafety):
+    """The inventory is well-formed but breaks a safety or compliance policy."""
+
+
+class PlanFileError(InvalidInput):
+    """A saved plan file cannot be read or does not validate."""
+
+
+class StalePlan(RefusedForSafety):
+    """The inventory changed since the plan was made."""
+
+
+class StateLocked(RefusedForSafety):
+    """Another run holds the state lock."""
+
+
+class StateError(MigrateError):
+    """The state database cannot be opened or is of an unknown schema."""
+
+
+class StorageError(MigrateError):
+    """A storage request failed."""
+
+
+class TransientStorageError(StorageError):
+    """A storage request failed in a way that retrying may fix (throttling, resets)."""
+
+
+class PermanentStorageError(StorageError):
+    """A storage request failed in a way that retrying will not fix."""

@@ -1,0 +1,1 @@
+"""Reading and validating inventories (YAML) into ``migrate.config.Inventory``."""

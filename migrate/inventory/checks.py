@@ -1,0 +1,163 @@
+"""Checks that span services: names, dependencies, containers and buckets.
+
+They run on the raw document so that they still report when some service failed schema
+validation (every problem is reported, not only the first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from migrate.config import Inventory
+from migrate.inventory.yamlsrc import Path
+from migrate.naming import azure_container_problem, bucket_problem, derive_bucket
+from migrate.presets import PRESETS
+
+Finding = tuple[Path, str]
+
+
+def raw_checks(data: dict[str, Any]) -> Iterator[Finding]:
+    services = data.get("services")
+    if not isinstance(services, list):
+        return
+    entries = [(i, s) for i, s in enumerate(services) if isinstance(s, dict)]
+    names = _names(entries)
+    yield from _duplicate_names(entries)
+    yield from _dependency_findings(entries, names)
+    yield from _container_findings(data, entries)
+    yield from _bucket_findings(data, entries)
+
+
+def _names(entries: list[tuple[int, dict[str, Any]]]) -> set[str]:
+    return {s["name"] for _, s in entries if isinstance(s.get("name"), str)}
+
+
+def _duplicate_names(entries: list[tuple[int, dict[str, Any]]]) -> Iterator[Finding]:
+    first: dict[str, int] = {}
+    for index, service in entries:
+        name = service.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            yield (
+                ("services", index, "name"),
+                f"duplicate service name '{name}' (also services[{first[name]}])",
+            )
+        else:
+            first[name] = index
+
+
+def _dependency_findings(
+    entries: list[tuple[int, dict[str, Any]]], names: set[str]
+) -> Iterator[Finding]:
+    for index, service in entries:
+        deps = service.get("depends_on")
+        if not isinstance(deps, list):
+            continue
+        seen: set[str] = set()
+        for position, dep in enumerate(deps):
+            if not isinstance(dep, str):
+                continue
+            where = ("services", index, "depends_on", position)
+            if dep == service.get("name"):
+                yield where, f"depends on itself ('{dep}')"
+            elif dep not in names:
+                yield where, f"depends on unknown service '{dep}'"
+            elif dep in seen:
+                yield where, f"lists dependency '{dep}' twice"
+            seen.add(dep)
+
+
+def _container_findings(
+    data: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    source = data.get("source")
+    if not isinstance(source, dict) or source.get("provider") != "azure":
+        return
+    for index, container in _containers(entries):
+        problem = azure_container_problem(container)
+        if problem:
+            yield ("services", index, "data", "container"), problem
+
+
+def _bucket_findings(
+    data: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
+) -> Iterator[Finding]:
+    target = data.get("target")
+    prefix = target.get("bucket_prefix", "") if isinstance(target, dict) else ""
+    if not isinstance(prefix, str):
+        return
+    for index, service in entries:
+        spec = service.get("data")
+        if not isinstance(spec, dict):
+            continue
+        explicit = spec.get("bucket")
+        if isinstance(explicit, str):
+            problem = bucket_problem(explicit)
+            if problem:
+                yield ("services", index, "data", "bucket"), problem
+        elif explicit is None and isinstance(spec.get("container"), str):
+            derived = derive_bucket(spec["container"], prefix)
+            problem = bucket_problem(derived)
+            if problem:
+                yield (
+                    ("services", index, "data", "container"),
+                    f"{problem}; it is derived from the container: set data.bucket",
+                )
+
+
+def _containers(entries: list[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, str]]:
+    for index, service in entries:
+        spec = service.get("data")
+        if isinstance(spec, dict) and isinstance(spec.get("container"), str):
+            yield index, spec["container"]
+
+
+def model_checks(inventory: Inventory) -> Iterator[Finding]:
+    """Checks on the validated inventory that are about correctness, not policy."""
+    yield from _endpoint_form(inventory)
+    yield from _preset_findings(inventory)
+
+
+def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
+    for side, url in (("source", inventory.source.endpoint), ("target", inventory.target.endpoint)):
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            yield (
+                (side, "endpoint"),
+                (f"endpoint '{url}' is not an http(s) URL with a host (e.g. https://host:443)"),
+            )
+
+
+def _preset_findings(inventory: Inventory) -> Iterator[Finding]:
+    target = inventory.target
+    if target.provider != "s3":
+        return
+    preset = PRESETS[target.preset]
+    if target.endpoint is None and preset.endpoint_template is None:
+        yield ("target", "endpoint"), f"preset '{preset.name}' needs an explicit 'endpoint'"
+    elif (
+        target.endpoint is None
+        and preset.regions is not None
+        and target.region not in preset.regions
+    ):
+        yield (
+            ("target", "region"),
+            (
+                f"region '{target.region}' is unknown to preset '{preset.name}' "
+                f"({', '.join(sorted(preset.regions))}); "
+                "give an explicit 'endpoint' or fix the region"
+            ),
+        )
+    if target.encryption != "none" and target.encryption not in preset.encryption_modes:
+        yield (
+            ("target", "encryption"),
+            (
+                f"preset '{preset.name}' does not offer encryption '{target.encryption}' "
+                f"({', '.join(sorted(preset.encryption_modes))})"
+            ),
+        )

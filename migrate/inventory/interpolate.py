@@ -1,0 +1,37 @@
+"""``${VAR}`` interpolation in the inventory fields that name places (endpoints, folders)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+INTERPOLATED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("source", "endpoint"),
+    ("source", "path"),
+    ("target", "endpoint"),
+    ("target", "path"),
+    ("target", "ca_bundle"),
+)
+
+
+class MissingVariable(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) by its value; MissingVariable when unset."""
+
+    def value_of(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise MissingVariable(name)
+            return default
+        return value
+
+    return _VAR.sub(value_of, text)

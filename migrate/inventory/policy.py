@@ -1,0 +1,111 @@
+"""Safety and compliance policy over a validated inventory: refusals are exit 3."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from migrate.config import Inventory
+from migrate.inventory.yamlsrc import Path
+from migrate.presets import PRESETS
+
+Finding = tuple[Path, str]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolved_target_endpoint(inventory: Inventory) -> str | None:
+    """The explicit target endpoint, or the one the preset derives from the region."""
+    target = inventory.target
+    if target.provider != "s3":
+        return None
+    return target.endpoint or PRESETS[target.preset].endpoint_for(target.region)
+
+
+def endpoint_findings(inventory: Inventory, insecure: bool) -> Iterator[Finding]:
+    """Plain http is accepted only for loopback emulators, unless ``insecure``."""
+    endpoints: list[tuple[Path, str | None]] = [
+        (("source", "endpoint"), inventory.source.endpoint),
+        (("target", "endpoint"), resolved_target_endpoint(inventory)),
+    ]
+    for path, url in endpoints:
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            continue  # reported as invalid input by the semantic checks
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname) and not insecure:
+            yield (
+                path,
+                (
+                    f"plain-http endpoint '{url}' is refused: only loopback emulators may use "
+                    "http; use https, or --insecure (recorded in the audit log)"
+                ),
+            )
+
+
+def policy_findings(inventory: Inventory, insecure: bool) -> Iterator[Finding]:
+    yield from endpoint_findings(inventory, insecure)
+    yield from _region_findings(inventory)
+    yield from _encryption_findings(inventory)
+    yield from _bucket_sharing_findings(inventory)
+
+
+def _region_findings(inventory: Inventory) -> Iterator[Finding]:
+    allowed = inventory.policy.allowed_regions
+    region = inventory.target.region
+    if inventory.target.provider != "s3" or allowed is None or region is None:
+        return
+    if region not in allowed:
+        yield (
+            ("target", "region"),
+            (
+                f"target region '{region}' is not in policy.allowed_regions "
+                f"({', '.join(allowed) or 'empty'})"
+            ),
+        )
+
+
+def _encryption_findings(inventory: Inventory) -> Iterator[Finding]:
+    if inventory.policy.require_encryption and inventory.target.encryption == "none":
+        yield (
+            ("target", "encryption"),
+            ("encryption 'none' is refused while policy.require_encryption is true"),
+        )
+
+
+def _bucket_sharing_findings(inventory: Inventory) -> Iterator[Finding]:
+    owners: dict[str, tuple[int, str, str | None]] = {}
+    for index, service in enumerate(inventory.services):
+        bucket = inventory.bucket_of(service)
+        if bucket is None:
+            continue
+        if bucket not in owners:
+            owners[bucket] = (index, service.name, service.project)
+            continue
+        _, other, other_project = owners[bucket]
+        where = ("services", index, "data")
+        if other_project != service.project:
+            yield (
+                where,
+                (
+                    f"bucket '{bucket}' would be shared by '{other}' (project "
+                    f"{other_project or 'none'}) and '{service.name}' (project "
+                    f"{service.project or 'none'}): projects never share a bucket"
+                ),
+            )
+        else:
+            yield (
+                where,
+                f"bucket '{bucket}' is also the target of '{other}': one bucket per service",
+            )

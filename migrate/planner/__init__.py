@@ -1,0 +1,1 @@
+"""Inventory + networkx -> Plan. No SDK, no database, no terminal."""

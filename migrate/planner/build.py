@@ -1,0 +1,89 @@
+"""Build the saved plan from a validated inventory."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from migrate import __version__
+from migrate.config import Inventory, ServiceConfig
+from migrate.inventory.loader import LoadedInventory
+from migrate.model import Plan, PlannedService, PlannedUnit, PlannedWave
+from migrate.planner.graph import Condensed, condense, dependency_graph
+from migrate.planner.waves import Limits, Schedule, schedule
+
+
+def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
+    inventory = loaded.inventory
+    condensed = condense(inventory, dependency_graph(inventory))
+    policy = inventory.policy
+    limits = Limits(policy.max_services_per_wave, policy.max_bytes_per_wave, policy.pilot_wave)
+    scheduled = schedule(condensed, limits)
+    waves = _waves(inventory, condensed, scheduled)
+    wave_of = {name: wave.index for wave in waves for name in wave.services}
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Plan(
+        inventory=loaded.path,
+        inventory_sha256=loaded.sha256,
+        created_at=stamp,
+        tool_version=__version__,
+        name=inventory.name,
+        waves=waves,
+        units=_cycle_units(condensed),
+        services={
+            service.name: _planned_service(inventory, service, wave_of[service.name])
+            for service in sorted(inventory.services, key=lambda s: s.name)
+        },
+        warnings=[*loaded.warnings, *scheduled.warnings],
+    )
+
+
+def _waves(inventory: Inventory, condensed: Condensed, scheduled: Schedule) -> list[PlannedWave]:
+    by_name = {service.name: service for service in inventory.services}
+    bandwidth = inventory.policy.bandwidth
+    waves: list[PlannedWave] = []
+    for position, builder in enumerate(scheduled.waves, start=1):
+        names = [name for unit in builder.units for name in condensed.units[unit].services]
+        counts = [by_name[name].data for name in names]
+        objects = [data.object_estimate for data in counts if data is not None]
+        known = [count for count in objects if count is not None]
+        waves.append(
+            PlannedWave(
+                index=position,
+                services=names,
+                estimated_bytes=builder.bytes,
+                estimated_seconds=math.ceil(builder.bytes / bandwidth),
+                estimated_objects=sum(known) if known and len(known) == len(objects) else None,
+                pilot=builder.pilot,
+                alone=builder.alone,
+            )
+        )
+    return waves
+
+
+def _cycle_units(condensed: Condensed) -> list[PlannedUnit]:
+    cycles = [unit for unit in condensed.units.values() if unit.is_cycle]
+    return [
+        PlannedUnit(services=list(unit.services), reason="cycle")
+        for unit in sorted(cycles, key=lambda u: u.key)
+    ]
+
+
+def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) -> PlannedService:
+    data = service.data
+    return PlannedService(
+        kind=service.kind,
+        depends_on=list(service.depends_on),
+        steps=list(service.steps),
+        wave=wave,
+        criticality=service.criticality,
+        project=service.project,
+        container=data.container if data else None,
+        bucket=inventory.bucket_of(service),
+        prefix=data.prefix if data else "",
+        estimated_bytes=service.size_estimate,
+        estimated_objects=data.object_estimate if data else None,
+        max_downtime_seconds=service.max_downtime,
+        approval=list(service.approval),
+        propagate_deletes=data.propagate_deletes if data else False,
+    )

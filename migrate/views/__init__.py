@@ -1,0 +1,1 @@
+"""Renderings of command results: terminal tables, JSON, Mermaid, Graphviz DOT."""

@@ -39,6 +39,7 @@ test: lint typecheck unit
 
 bench: setup
 	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/plan_quality.py
 
 # Re-pin every dependency to what a fresh resolution gives today (then review the diff).
 lock:

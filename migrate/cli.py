@@ -129,15 +129,23 @@ def write_atomically(path: Path, text: str) -> None:
         raise InvalidInput(f"{path}: cannot be written ({exc.strerror})") from None
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hdh-migrate {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     _settings.debug = debug
-    if version:
-        typer.echo(f"hdh-migrate {__version__}")
-        raise typer.Exit(0)
 
 
 @app.command("plan")

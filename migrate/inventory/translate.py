@@ -28,12 +28,12 @@ def _sentence(error: Any, path: Path, data: Any) -> str:
     kind = error["type"]
     field = str(path[-1]) if path else "inventory"
     value = error.get("input")
+    if kind == "missing":
+        return f"missing required field '{field}'"
     if path == ("version",):
         return f"unsupported version {value!r}: this tool reads inventories of version 1"
     if kind == "extra_forbidden":
         return f"unknown field '{field}'"
-    if kind == "missing":
-        return f"missing required field '{field}'"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{value!r} is not one of {expected}"

@@ -89,8 +89,24 @@ class StorageError(MigrateError):
 
 
 class TransientStorageError(StorageError):
-    """A storage request failed in a way that retrying may fix (throttling, resets)."""
+    """A storage request failed in a way that retrying may fix (throttling, resets).
+
+    ``retry_after`` carries the server's Retry-After (seconds) when it sent one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentStorageError(StorageError):
     """A storage request failed in a way that retrying will not fix."""
+
+
+class ObjectNotFound(PermanentStorageError):
+    """The object (or its container) does not exist."""
+
+
+class ObjectChanged(TransientStorageError):
+    """The source object changed while it was read: the copy is taken again later."""
+

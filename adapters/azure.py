@@ -1,0 +1,288 @@
+"""Azure Blob Storage as a source, through apache-libcloud.
+
+Read-only by construction: this adapter sends only GET and HEAD requests.
+
+Field notes that shaped it:
+- one libcloud driver per thread (a shared connection keeps per-request state and, under
+  concurrency, returned wrong statuses and once an empty body);
+- listings go through the driver's signed connection with ``maxresults=5000`` and
+  ``include=metadata`` (libcloud's own iterator asks for 100 at a time) and return the
+  access tier, Cache-Control and Content-Disposition that libcloud's objects leave out;
+- downloads read the stored bytes (``decode_content=False``): a blob stored with
+  ``Content-Encoding: gzip`` stays compressed, as the copy must be exact;
+- libcloud's own retries stay off (they cover neither ServerBusy nor OperationTimedOut):
+  errors are classified here and retried once, in the executor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import xml.etree.ElementTree as ET  # noqa: S405 - parses the storage service's own listings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from libcloud.storage.drivers.azure_blobs import AzureBlobsStorageDriver
+
+from migrate.errors import (
+    ObjectChanged,
+    ObjectNotFound,
+    PermanentStorageError,
+    StorageError,
+    TransientStorageError,
+)
+from migrate.ports import ListingPage, ObjectAttributes, ObjectInfo, SourceCapabilities
+
+PAGE_SIZE = 5000
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT = 60
+
+
+def _text(node: ET.Element | None, tag: str) -> str | None:
+    if node is None:
+        return None
+    value = node.findtext(tag)
+    return value if value else None
+
+
+def _md5_hex(content_md5: str | None) -> str | None:
+    if not content_md5:
+        return None
+    try:
+        return base64.b64decode(content_md5, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _etag(value: str | None) -> str | None:
+    """Azurite quotes ETags in HEAD answers but not in listings: compare them bare."""
+    return value.strip('"') if value else None
+
+
+def _when(value: str | None) -> Any:
+    return parsedate_to_datetime(value) if value else None
+
+
+def _blob_from_xml(blob: ET.Element) -> ObjectInfo:
+    """The one place where a List Blobs entry becomes a neutral record."""
+    props = blob.find("Properties")
+    metadata = blob.find("Metadata")
+    return ObjectInfo(
+        key=blob.findtext("Name") or "",
+        size=int(_text(props, "Content-Length") or 0),
+        etag=_etag(_text(props, "Etag")),
+        md5=_md5_hex(_text(props, "Content-MD5")),
+        last_modified=_when(_text(props, "Last-Modified")),
+        attributes=ObjectAttributes(
+            content_type=_text(props, "Content-Type"),
+            content_encoding=_text(props, "Content-Encoding"),
+            content_language=_text(props, "Content-Language"),
+            content_disposition=_text(props, "Content-Disposition"),
+            cache_control=_text(props, "Cache-Control"),
+            metadata={m.tag: m.text or "" for m in metadata} if metadata is not None else {},
+        ),
+        tier=_text(props, "AccessTier"),
+    )
+
+
+def _blob_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    """The same record from a HEAD answer."""
+    return ObjectInfo(
+        key=key,
+        size=int(headers.get("content-length", 0)),
+        etag=_etag(headers.get("etag")),
+        md5=_md5_hex(headers.get("content-md5")),
+        last_modified=_when(headers.get("last-modified")),
+        attributes=ObjectAttributes(
+            content_type=headers.get("content-type"),
+            content_encoding=headers.get("content-encoding"),
+            content_language=headers.get("content-language"),
+            content_disposition=headers.get("content-disposition"),
+            cache_control=headers.get("cache-control"),
+            metadata={
+                name[len("x-ms-meta-") :]: value
+                for name, value in headers.items()
+                if name.lower().startswith("x-ms-meta-")
+            },
+        ),
+        tier=headers.get("x-ms-access-tier"),
+    )
+
+
+def _error_code(response: requests.Response) -> str:
+    code = response.headers.get("x-ms-error-code")
+    if code:
+        return code
+    try:
+        return ET.fromstring(response.content).findtext("Code") or ""  # noqa: S314
+    except ET.ParseError:
+        return ""
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _raise_for(response: requests.Response, what: str) -> None:
+    """Translate an Azure error answer into our error tree (the adapter's one boundary)."""
+    status = response.status_code
+    if status < 300:
+        return
+    code = _error_code(response)
+    detail = f"{what}: HTTP {status}{' ' + code if code else ''}"
+    if status == 404:
+        raise ObjectNotFound(detail)
+    if status == 409 and code == "BlobArchived":
+        raise PermanentStorageError(
+            f"{what}: the blob is in the Archive tier; rehydrate it (Set Blob Tier to Hot or "
+            "Cool, up to 15 h) before it can be copied"
+        )
+    if status in (401, 403):
+        raise PermanentStorageError(
+            f"{detail}: the account key was refused; check the variable named by source.key_env"
+        )
+    if status in TRANSIENT_STATUSES:
+        raise TransientStorageError(detail, retry_after=_retry_after(response))
+    raise PermanentStorageError(detail)
+
+
+class _BlobReader:
+    def __init__(self, response: requests.Response, key: str, expected_etag: str | None) -> None:
+        self._response = response
+        self._key = key
+        self._etag = _etag(response.headers.get("etag"))
+        if expected_etag is not None and self._etag is not None and self._etag != expected_etag:
+            raise ObjectChanged(f"blob {key!r} changed since it was listed (ETag differs)")
+
+    @property
+    def etag(self) -> str | None:
+        return self._etag
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        try:
+            yield from self._response.raw.stream(size, decode_content=False)
+        except (requests.RequestException, OSError) as exc:
+            raise TransientStorageError(f"reading blob {self._key!r}: {exc}") from None
+        except Exception as exc:  # urllib3 ProtocolError / ReadTimeoutError and kin
+            if type(exc).__module__.startswith("urllib3"):
+                raise TransientStorageError(f"reading blob {self._key!r}: {exc}") from None
+            raise
+
+
+class AzureSource:
+    """Lists and reads the blobs of one storage account."""
+
+    capabilities = SourceCapabilities(native_md5=True, page_size=PAGE_SIZE)
+
+    def __init__(
+        self,
+        account: str,
+        key: str,
+        endpoint: str | None = None,
+        *,
+        timeout: int = DEFAULT_TIMEOUT,
+        driver_factory: Callable[..., AzureBlobsStorageDriver] = AzureBlobsStorageDriver,
+    ) -> None:
+        self._account = account
+        self._key = key
+        self._timeout = timeout
+        self._factory = driver_factory
+        self._local = threading.local()
+        self._driver_kwargs = self._endpoint_kwargs(account, endpoint)
+
+    def __repr__(self) -> str:
+        return f"AzureSource(account={self._account!r}, key=***)"
+
+    @staticmethod
+    def _endpoint_kwargs(account: str, endpoint: str | None) -> dict[str, Any]:
+        if endpoint is None:
+            return {"secure": True}
+        parts = urlsplit(endpoint)
+        path = parts.path.strip("/")
+        if path not in ("", account):
+            raise PermanentStorageError(
+                f"source endpoint {endpoint!r}: the path must be empty or '/{account}'"
+            )
+        secure = parts.scheme == "https"
+        port = parts.port or (443 if secure else 80)
+        return {"host": parts.hostname, "port": port, "secure": secure}
+
+    def _driver(self) -> AzureBlobsStorageDriver:
+        driver: AzureBlobsStorageDriver | None = getattr(self._local, "driver", None)
+        if driver is None:
+            driver = self._factory(
+                key=self._account, secret=self._key, timeout=self._timeout, **self._driver_kwargs
+            )
+            self._local.driver = driver
+        return driver
+
+    def _request(
+        self, path: str, what: str, *, method: str = "GET", params: dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        connection: Any = self._driver().connection
+        try:
+            connection.request(path, method=method, params=params or {}, raw=True, stream=stream)
+            response: requests.Response = connection.connection.getresponse()
+        except StorageError:
+            raise
+        except (requests.RequestException, OSError) as exc:
+            self._local.driver = None  # a broken connection is not reused
+            raise TransientStorageError(f"{what}: {type(exc).__name__}: {exc}") from None
+        _raise_for(response, what)
+        return response
+
+    @staticmethod
+    def _blob_path(container: str, key: str) -> str:
+        return f"/{container}/{quote(key, safe='/')}"
+
+    def list_page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
+        params: dict[str, Any] = {
+            "restype": "container",
+            "comp": "list",
+            "include": "metadata",
+            "maxresults": PAGE_SIZE,
+        }
+        if prefix:
+            params["prefix"] = prefix
+        if marker:
+            params["marker"] = marker
+        what = f"listing container '{container}'"
+        response = self._request(f"/{container}", what, params=params)
+        try:
+            root = ET.fromstring(response.content)  # noqa: S314 - the service's own XML
+        except ET.ParseError as exc:
+            raise TransientStorageError(f"{what}: unreadable answer ({exc})") from None
+        blobs = root.find("Blobs")
+        objects = [_blob_from_xml(b) for b in blobs.findall("Blob")] if blobs is not None else []
+        return ListingPage(objects, root.findtext("NextMarker") or None)
+
+    def head(self, container: str, key: str) -> ObjectInfo | None:
+        try:
+            response = self._request(
+                self._blob_path(container, key), f"blob {key!r} in '{container}'", method="HEAD"
+            )
+        except ObjectNotFound:
+            return None
+        return _blob_from_headers(key, response.headers)  # case-insensitive, case-preserving
+
+    @contextmanager
+    def open(
+        self, container: str, key: str, expected_etag: str | None = None
+    ) -> Iterator[_BlobReader]:
+        response = self._request(
+            self._blob_path(container, key), f"reading blob {key!r} in '{container}'", stream=True
+        )
+        try:
+            yield _BlobReader(response, key, expected_etag)
+        finally:
+            response.close()

@@ -226,7 +226,12 @@ class AzureSource:
         return driver
 
     def _request(
-        self, path: str, what: str, *, method: str = "GET", params: dict[str, Any] | None = None,
+        self,
+        path: str,
+        what: str,
+        *,
+        method: str = "GET",
+        params: dict[str, Any] | None = None,
         stream: bool = False,
     ) -> requests.Response:
         connection: Any = self._driver().connection

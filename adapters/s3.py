@@ -1,0 +1,393 @@
+"""An S3-compatible target, through boto3.
+
+Choices the field notes forced:
+- checksums only when an operation requires them (botocore 1.36+ otherwise sends CRC32 in
+  aws-chunked trailers that some providers reject or store inside the object); we send
+  Content-MD5 ourselves and check every write with a HEAD;
+- botocore's own retries are off (one attempt): retries live in one layer, the executor;
+- one client shared by all threads (boto3 clients are thread-safe), its connection pool
+  sized to the workers; path-style addressing where the preset says so;
+- TLS verification always on (the system store, or the inventory's CA bundle).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from migrate.errors import ObjectNotFound, PermanentStorageError, TransientStorageError
+from migrate.ports import (
+    BucketSettings,
+    Encryption,
+    ListingPage,
+    ObjectAttributes,
+    ObjectInfo,
+    PartInfo,
+    TargetCapabilities,
+    WriteResult,
+)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeTooSkewed",
+        "OperationAborted",
+        "TooManyRequests",
+    }
+)
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "404", "NotFound"})
+_CONNECTION_ERRORS = (
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+    ConnectionError,
+    TimeoutError,
+)
+_ATTRIBUTE_PARAMS = {
+    "content_type": "ContentType",
+    "content_encoding": "ContentEncoding",
+    "content_language": "ContentLanguage",
+    "content_disposition": "ContentDisposition",
+    "cache_control": "CacheControl",
+}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str | None
+    region: str
+    access_key: str
+    secret_key: str
+    path_style: bool = True
+    ca_bundle: str | None = None
+    max_connections: int = 32
+    connect_timeout: int = 10
+    read_timeout: int = 120
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, keys=***)"
+
+
+def _md5_b64(md5_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    """botocore errors -> our tree: the adapter's one boundary."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code", ""))
+        status = int(meta.get("HTTPStatusCode", 0) or 0)
+        request_id = meta.get("RequestId") or meta.get("HTTPHeaders", {}).get("x-amz-request-id")
+        detail = f"{what}: S3 {code or status}: {error.get('Message', '')}".rstrip(": ")
+        if request_id:
+            detail += f" (request id {request_id})"
+        if code in NOT_FOUND_CODES or status == 404:
+            return ObjectNotFound(detail)
+        if code in TRANSIENT_CODES or status in TRANSIENT_STATUSES:
+            retry_after = meta.get("HTTPHeaders", {}).get("retry-after")
+            try:
+                seconds = float(retry_after) if retry_after is not None else None
+            except ValueError:
+                seconds = None
+            return TransientStorageError(detail, retry_after=seconds)
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+            return PermanentStorageError(
+                f"{detail}; check the keys named by target.access_key_env / secret_key_env"
+            )
+        return PermanentStorageError(detail)
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return PermanentStorageError(f"{what}: TLS verification failed ({exc})")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return PermanentStorageError(f"{what}: no S3 credentials in the environment")
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return TransientStorageError(f"{what}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+@contextmanager
+def _boundary(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+        ConnectionError,
+        TimeoutError,
+    ) as exc:
+        raise _translate(exc, what) from None
+
+
+def _sse_params(encryption: Encryption) -> dict[str, str]:
+    if not encryption.enabled:
+        return {}
+    params = {"ServerSideEncryption": encryption.mode}
+    if encryption.mode == "aws:kms" and encryption.kms_key_id:
+        params["SSEKMSKeyId"] = encryption.kms_key_id
+    return params
+
+
+def _attribute_params(attributes: ObjectAttributes) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        param: getattr(attributes, name)
+        for name, param in _ATTRIBUTE_PARAMS.items()
+        if getattr(attributes, name) is not None
+    }
+    params["Metadata"] = dict(attributes.metadata)
+    return params
+
+
+def _object_from_head(key: str, answer: Mapping[str, Any]) -> ObjectInfo:
+    """The one place where a HEAD answer becomes a neutral record."""
+    etag = str(answer.get("ETag", "")).strip('"') or None
+    encryption = answer.get("ServerSideEncryption")
+    single_part_md5 = etag if etag and "-" not in etag and encryption != "aws:kms" else None
+    return ObjectInfo(
+        key=key,
+        size=int(answer.get("ContentLength", 0)),
+        etag=etag,
+        md5=single_part_md5,
+        last_modified=answer.get("LastModified"),
+        attributes=ObjectAttributes(
+            content_type=answer.get("ContentType"),
+            content_encoding=answer.get("ContentEncoding"),
+            content_language=answer.get("ContentLanguage"),
+            content_disposition=answer.get("ContentDisposition"),
+            cache_control=answer.get("CacheControl"),
+            metadata=dict(answer.get("Metadata", {})),
+        ),
+        encryption=encryption,
+        version_id=answer.get("VersionId"),
+    )
+
+
+class _BodyReader:
+    def __init__(self, body: Any, etag: str | None, what: str) -> None:
+        self._body = body
+        self._etag = etag
+        self._what = what
+
+    @property
+    def etag(self) -> str | None:
+        return self._etag
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        with _boundary(self._what):
+            yield from self._body.iter_chunks(size)
+
+
+class S3Target:
+    def __init__(self, settings: S3Settings, capabilities: TargetCapabilities) -> None:
+        self.capabilities = capabilities
+        self._settings = settings
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if settings.path_style else "virtual"},
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=settings.max_connections,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            tcp_keepalive=True,
+        )
+        session = boto3.session.Session()
+        self._client: Any = session.client(
+            "s3",
+            endpoint_url=settings.endpoint,
+            region_name=settings.region,
+            aws_access_key_id=settings.access_key,
+            aws_secret_access_key=settings.secret_key,
+            config=config,
+            verify=settings.ca_bundle or True,
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Target({self._settings!r})"
+
+    def ensure_bucket(self, bucket: str, settings: BucketSettings) -> bool:
+        created = False
+        with _boundary(f"bucket '{bucket}'"):
+            try:
+                self._client.head_bucket(Bucket=bucket)
+            except botocore.exceptions.ClientError as exc:
+                if not isinstance(_translate(exc, ""), ObjectNotFound):
+                    raise
+                self._create_bucket(bucket)
+                created = True
+            self._apply_settings(bucket, settings)
+        return created
+
+    def _create_bucket(self, bucket: str) -> None:
+        params: dict[str, Any] = {"Bucket": bucket}
+        if self._settings.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": self._settings.region}
+        try:
+            self._client.create_bucket(**params)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
+
+    def _apply_settings(self, bucket: str, settings: BucketSettings) -> None:
+        encryption = settings.encryption
+        if encryption.enabled:
+            rule: dict[str, Any] = {"SSEAlgorithm": encryption.mode}
+            if encryption.mode == "aws:kms" and encryption.kms_key_id:
+                rule["KMSMasterKeyID"] = encryption.kms_key_id
+            self._client.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]
+                },
+            )
+        if settings.tags:
+            self._client.put_bucket_tagging(
+                Bucket=bucket,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in settings.tags.items()]},
+            )
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            with _boundary(f"object {key!r} in '{bucket}'"):
+                return _object_from_head(key, self._client.head_object(Bucket=bucket, Key=key))
+        except ObjectNotFound:
+            return None
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        md5_hex: str,
+        attributes: ObjectAttributes,
+        encryption: Encryption,
+    ) -> WriteResult:
+        with _boundary(f"writing {key!r} to '{bucket}'"):
+            answer = self._client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=body,
+                ContentLength=len(body),
+                ContentMD5=_md5_b64(md5_hex),
+                **_attribute_params(attributes),
+                **_sse_params(encryption),
+            )
+        return WriteResult(str(answer.get("ETag", "")).strip('"') or None, answer.get("VersionId"))
+
+    def create_multipart(
+        self, bucket: str, key: str, attributes: ObjectAttributes, encryption: Encryption
+    ) -> str:
+        with _boundary(f"starting a multipart upload of {key!r} to '{bucket}'"):
+            answer = self._client.create_multipart_upload(
+                Bucket=bucket, Key=key, **_attribute_params(attributes), **_sse_params(encryption)
+            )
+        return str(answer["UploadId"])
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+    ) -> str:
+        with _boundary(f"part {number} of {key!r} to '{bucket}'"):
+            answer = self._client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentLength=len(body),
+                ContentMD5=_md5_b64(md5_hex),
+            )
+        return str(answer["ETag"]).strip('"')
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        parts: list[PartInfo] = []
+        with _boundary(f"listing the parts of {key!r} in '{bucket}'"):
+            paginator = self._client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+                parts.extend(
+                    PartInfo(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"]).strip('"'))
+                    for p in page.get("Parts", [])
+                )
+        return parts
+
+    def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[PartInfo]
+    ) -> WriteResult:
+        with _boundary(f"completing the multipart upload of {key!r} to '{bucket}'"):
+            answer = self._client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={
+                    "Parts": [{"ETag": f'"{p.etag}"', "PartNumber": p.number} for p in parts]
+                },
+            )
+        return WriteResult(str(answer.get("ETag", "")).strip('"') or None, answer.get("VersionId"))
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            with _boundary(f"aborting the multipart upload of {key!r} in '{bucket}'"):
+                self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except ObjectNotFound:
+            return
+
+    def list_multipart_uploads(self, bucket: str) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        with _boundary(f"listing multipart uploads in '{bucket}'"):
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket):
+                found.extend((u["Key"], u["UploadId"]) for u in page.get("Uploads", []))
+        return found
+
+    def list_page(self, bucket: str, prefix: str, marker: str | None) -> ListingPage:
+        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 1000}
+        if marker:
+            params["ContinuationToken"] = marker
+        with _boundary(f"listing bucket '{bucket}'"):
+            answer = self._client.list_objects_v2(**params)
+        objects = [
+            ObjectInfo(
+                key=item["Key"],
+                size=int(item["Size"]),
+                etag=str(item.get("ETag", "")).strip('"') or None,
+                last_modified=item.get("LastModified"),
+            )
+            for item in answer.get("Contents", [])
+        ]
+        return ListingPage(
+            objects, answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
+        )
+
+    @contextmanager
+    def open(
+        self, bucket: str, key: str, expected_etag: str | None = None
+    ) -> Iterator[_BodyReader]:
+        what = f"reading {key!r} from '{bucket}'"
+        with _boundary(what):
+            params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+            if expected_etag:
+                params["IfMatch"] = f'"{expected_etag}"'
+            answer = self._client.get_object(**params)
+        body = answer["Body"]
+        try:
+            yield _BodyReader(body, str(answer.get("ETag", "")).strip('"') or None, what)
+        finally:
+            body.close()
+
+    def delete(self, bucket: str, key: str) -> None:
+        with _boundary(f"deleting {key!r} from '{bucket}'"):
+            self._client.delete_object(Bucket=bucket, Key=key)

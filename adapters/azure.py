@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-import xml.etree.ElementTree as ET  # noqa: S405 - parses the storage service's own listings
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime

@@ -109,4 +109,3 @@ class ObjectNotFound(PermanentStorageError):
 
 class ObjectChanged(TransientStorageError):
     """The source object changed while it was read: the copy is taken again later."""
-

@@ -91,22 +91,39 @@ def start(azurite_port: int | None = None, s3_port: int | None = None) -> Server
     s3_port = s3_port or free_port()
     azurite_log = workdir / "azurite.log"
     azurite = subprocess.Popen(
-        [str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(azurite_port),
-         "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",
-         "--silent"],
-        stdout=azurite_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(AZURITE_BIN),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(azurite_port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ],
+        stdout=azurite_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         cwd=workdir,
     )
     moto_log = workdir / "moto.log"
     moto = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(s3_port)],
-        stdout=moto_log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=moto_log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
     )
     servers = Servers(azurite.pid, azurite_port, moto.pid, s3_port, str(workdir))
     try:
-        _wait_http(f"http://127.0.0.1:{azurite_port}/{AZURITE_ACCOUNT}?comp=list", azurite,
-                   "Azurite", azurite_log)
+        _wait_http(
+            f"http://127.0.0.1:{azurite_port}/{AZURITE_ACCOUNT}?comp=list",
+            azurite,
+            "Azurite",
+            azurite_log,
+        )
         _wait_http(f"http://127.0.0.1:{s3_port}/", moto, "moto_server", moto_log)
     except Exception:
         stop(servers)
@@ -134,7 +151,9 @@ def stop(servers: Servers) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("action", choices=["start", "stop", "env"])
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE)
     parser.add_argument("--azurite-port", type=int)

@@ -1,19 +1,17 @@
-"""The typer app: the composition root.
+"""The typer app and what every command shares: the composition root.
 
-The only place that reads files and environment variables, builds adapters and the state
-store, renders results and maps errors to exit codes. Commands themselves are plain functions
-in ``migrate.commands``.
+The CLI is the only place that reads files and environment variables, builds adapters and
+the state store, renders results and maps errors to exit codes. Commands themselves are plain
+functions in ``migrate.commands``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -44,21 +42,14 @@ StateOption = Annotated[
 ]
 
 
-class PlanFormat(StrEnum):
-    table = "table"
-    json = "json"
-    mermaid = "mermaid"
-    dot = "dot"
-
-
 class _Settings:
     debug = False
 
 
-_settings = _Settings()
+settings = _Settings()
 
 
-def _stdout() -> Console:
+def stdout_console() -> Console:
     """Terminal output; when piped (logs, CI), wide enough that tables are not squeezed."""
     console = Console(highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
@@ -66,34 +57,34 @@ def _stdout() -> Console:
     return console
 
 
-def _stderr() -> Console:
+def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextmanager
-def _guard() -> Iterator[None]:
+def guard() -> Iterator[None]:
     """Render our errors once, as sentences, with their exit code; never a traceback."""
     try:
         yield
     except MigrateError as error:
-        console = _stderr()
+        console = stderr_console()
         console.print(Text(f"Error: {error.message}", style="bold red"))
         for problem in error.problems:
             console.print(Text(f"  {problem}"))
-        if _settings.debug:
+        if settings.debug:
             traceback.print_exc()
         raise typer.Exit(int(error.exit_code)) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as error:  # the last line of defence: a bug, said as such
-        _stderr().print(
+        stderr_console().print(
             Text(
                 f"Internal error ({type(error).__name__}): {error}. This is a bug in "
                 "hdh-migrate; run again with --debug for the traceback.",
                 style="bold red",
             )
         )
-        if _settings.debug:
+        if settings.debug:
             traceback.print_exc()
         raise typer.Exit(int(ExitCode.FAILED)) from None
 
@@ -116,16 +107,20 @@ def read_input(path: Path) -> bytes:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
     folder = path.parent if str(path.parent) else Path(".")
+    temporary: Path | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
         ) as handle:
+            temporary = Path(handle.name)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(handle.name).replace(path)
+        temporary.replace(path)
     except OSError as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise InvalidInput(f"{path}: cannot be written ({exc.strerror})") from None
 
 
@@ -145,47 +140,4 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    _settings.debug = debug
-
-
-@app.command("plan")
-def plan_cmd(
-    inventory: Annotated[Path, typer.Argument(help="Inventory file (YAML).", show_default=False)],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the plan file (JSON) here.")
-    ] = None,
-    fmt: Annotated[
-        PlanFormat, typer.Option("--format", help="How to print the plan.")
-    ] = PlanFormat.table,
-    insecure: Annotated[
-        bool,
-        typer.Option("--insecure", help="Accept plain-http endpoints outside loopback."),
-    ] = False,
-    state: StateOption = None,
-) -> None:
-    """Validate the inventory, build the dependency graph and compute the waves."""
-    from migrate import planfile
-    from migrate.commands.plan import plan
-    from migrate.views.plan_graph import to_dot, to_mermaid
-    from migrate.views.plan_table import print_plan
-
-    with _guard():
-        result = plan(read_input(inventory), str(inventory), dict(os.environ), insecure=insecure)
-        text = planfile.dumps(result.plan)
-        if output is not None:
-            write_atomically(output, text)
-        if fmt is PlanFormat.json:
-            sys.stdout.write(text)
-        elif fmt is PlanFormat.mermaid:
-            sys.stdout.write(to_mermaid(result.plan))
-        elif fmt is PlanFormat.dot:
-            sys.stdout.write(to_dot(result.plan))
-        else:
-            console = _stdout()
-            print_plan(result.plan, console)
-            if output is not None:
-                console.print(Text(f"Saved the plan to {output}. Run: migrate apply {output}"))
-
-
-def main() -> None:
-    app()
+    settings.debug = debug

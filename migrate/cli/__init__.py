@@ -1,0 +1,9 @@
+"""The ``migrate`` command line. ``migrate.cli.app`` holds the typer app; each command lives
+in its own module, registered on import here."""
+
+from migrate.cli import apply, plan, status  # noqa: F401 - registers the commands
+from migrate.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,60 @@
+"""`migrate plan`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from migrate.cli.app import StateOption, app, guard, read_input, stdout_console, write_atomically
+
+
+class PlanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command("plan")
+def plan_cmd(
+    inventory: Annotated[Path, typer.Argument(help="Inventory file (YAML).", show_default=False)],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the plan file (JSON) here.")
+    ] = None,
+    fmt: Annotated[
+        PlanFormat, typer.Option("--format", help="How to print the plan.")
+    ] = PlanFormat.table,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Accept plain-http endpoints outside loopback."),
+    ] = False,
+    state: StateOption = None,
+) -> None:
+    """Validate the inventory, build the dependency graph and compute the waves."""
+    from migrate import planfile
+    from migrate.commands.plan import plan
+    from migrate.views.plan_graph import to_dot, to_mermaid
+    from migrate.views.plan_table import print_plan
+
+    with guard():
+        result = plan(read_input(inventory), str(inventory), dict(os.environ), insecure=insecure)
+        text = planfile.dumps(result.plan)
+        if output is not None:
+            write_atomically(output, text)
+        if fmt is PlanFormat.json:
+            sys.stdout.write(text)
+        elif fmt is PlanFormat.mermaid:
+            sys.stdout.write(to_mermaid(result.plan))
+        elif fmt is PlanFormat.dot:
+            sys.stdout.write(to_dot(result.plan))
+        else:
+            console = stdout_console()
+            print_plan(result.plan, console)
+            if output is not None:
+                console.print(Text(f"Saved the plan to {output}. Run: migrate apply {output}"))

@@ -1,0 +1,125 @@
+"""Progress on a terminal (rich bars per service: objects, bytes, rate, ETA) or, when the
+output is not a terminal, plain periodic lines. Called from many threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+from migrate.units import format_bytes
+
+PLAIN_EVERY_SECONDS = 10.0
+
+
+@dataclass
+class _Service:
+    listed: int = 0
+    listed_bytes: int = 0
+    done: int = 0
+    done_bytes: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    task: TaskID | None = None
+
+
+class TerminalProgress:
+    """Implements ``migrate.executor.progress.Progress``."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+        self._services: dict[str, _Service] = {}
+        self._live = console.is_terminal
+        self._bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[objects]}"),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self._live,
+        )
+        self._last_plain = time.monotonic()
+
+    def __enter__(self) -> TerminalProgress:
+        self._bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.__exit__(None, None, None)
+
+    def _say(self, text: str, style: str = "") -> None:
+        self._bars.console.print(Text(text, style=style))
+
+    def wave(self, index: int, services: list[str]) -> None:
+        with self._lock:
+            self._say(f"Wave {index}: {', '.join(services)}", "bold")
+
+    def step(self, service: str, step: str, status: str, detail: str | None = None) -> None:
+        style = {"failed": "red", "waiting-approval": "yellow", "done": "green"}.get(status, "")
+        line = f"  {service}: {step} {status}"
+        if detail and status != "started":
+            line += f" - {detail.splitlines()[0]}"
+        with self._lock:
+            self._say(line, style)
+
+    def listed(self, service: str, objects: int, size: int) -> None:
+        with self._lock:
+            state = self._services.setdefault(service, _Service())
+            state.listed, state.listed_bytes = objects, size
+            self._update(service, state)
+
+    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
+        with self._lock:
+            state = self._services.setdefault(service, _Service())
+            state.done += objects
+            state.done_bytes += size
+            state.failed += failed
+            self._update(service, state)
+            self._plain_lines()
+
+    def note(self, message: str) -> None:
+        with self._lock:
+            self._say(message)
+
+    def _update(self, service: str, state: _Service) -> None:
+        objects = f"{state.done}/{state.listed} obj" + (
+            f", {state.failed} failed" if state.failed else ""
+        )
+        if not self._live:
+            return
+        if state.task is None:
+            state.task = self._bars.add_task(service, total=state.listed_bytes, objects=objects)
+        self._bars.update(
+            state.task,
+            total=max(state.listed_bytes, 1),
+            completed=state.done_bytes,
+            objects=objects,
+        )
+
+    def _plain_lines(self) -> None:
+        if self._live or time.monotonic() - self._last_plain < PLAIN_EVERY_SECONDS:
+            return
+        self._last_plain = time.monotonic()
+        for name, state in self._services.items():
+            elapsed = max(time.monotonic() - state.started, 1e-6)
+            self._say(
+                f"  {name}: {state.done}/{state.listed} objects, "
+                f"{format_bytes(state.done_bytes)}/{format_bytes(state.listed_bytes)}, "
+                f"{format_bytes(state.done_bytes / elapsed)}/s"
+                + (f", {state.failed} failed" if state.failed else "")
+            )

@@ -1,0 +1,159 @@
+"""`migrate status`, `migrate approve`, `migrate unlock`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from migrate.cli.app import StateOption, app, guard, state_url, stdout_console
+from migrate.commands.status import STALE_HEARTBEAT_SECONDS, StatusReport, approve, status
+from migrate.errors import InvalidInput
+from migrate.units import format_bytes
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+_STATE_STYLE = {
+    "done": "green",
+    "failed": "red",
+    "running": "cyan",
+    "waiting-approval": "yellow",
+    "rolled-back": "magenta",
+    "pending": "dim",
+}
+
+
+@app.command("status")
+def status_cmd(
+    fmt: Annotated[
+        StatusFormat, typer.Option("--format", help="table or json.")
+    ] = StatusFormat.table,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
+    state: StateOption = None,
+) -> None:
+    """Progress from the state database (read-only)."""
+    from state.store import Store
+
+    with guard():
+        store = Store.open(state_url(state), readonly=True)
+        try:
+            if fmt is StatusFormat.json:
+                typer.echo(json.dumps(status(store).to_json(), indent=2))
+                return
+            console = stdout_console()
+            if not watch:
+                console.print(_render(status(store)))
+                return
+            try:
+                with Live(_render(status(store)), console=console, auto_refresh=False) as live:
+                    while True:
+                        time.sleep(2)
+                        live.update(_render(status(store)), refresh=True)
+            except KeyboardInterrupt:
+                return
+        finally:
+            store.close()
+
+
+def _render(report: StatusReport) -> Group:
+    table = Table(title="Migration status", title_justify="left")
+    for column in ("Wave", "Service", "State", "Step", "Objects", "Failed", "Bytes", "Note"):
+        table.add_column(column, overflow="fold")
+    for s in report.services:
+        objects = f"{s.objects_done}/{s.objects_total}" if s.objects_total else "-"
+        size = (
+            f"{format_bytes(s.bytes_done)}/{format_bytes(s.bytes_total)}" if s.bytes_total else "-"
+        )
+        table.add_row(
+            str(s.wave),
+            Text(s.name),
+            Text(s.state, style=_STATE_STYLE.get(s.state, "")),
+            Text(s.step or "-"),
+            objects,
+            str(s.objects_failed or "-"),
+            size,
+            Text((s.error or "").splitlines()[0] if s.error else ""),
+        )
+    parts: list[Table | Text] = [table]
+    if report.lock is None:
+        parts.append(Text("No apply is running (state unlocked)."))
+    else:
+        age = report.heartbeat_age() or 0
+        stale = " STALE: the run may have crashed" if age > STALE_HEARTBEAT_SECONDS else ""
+        parts.append(
+            Text(
+                f"Locked by run {report.lock.run_id} of {report.lock.operator} "
+                f"on {report.lock.host} "
+                f"(pid {report.lock.pid}), heartbeat {age:.0f} s ago{stale}.",
+                style="red" if stale else "",
+            )
+        )
+    states = [s.state for s in report.services]
+    parts.append(
+        Text(
+            f"{states.count('done')} of {len(states)} services done, "
+            f"{states.count('failed')} failed, {states.count('running')} running, "
+            f"{states.count('waiting-approval')} waiting for approval.",
+            style="bold",
+        )
+    )
+    return Group(*parts)
+
+
+@app.command("approve")
+def approve_cmd(
+    service: Annotated[str, typer.Argument(help="The service whose gate to open.")],
+    step: Annotated[str, typer.Argument(help="The step that waits (e.g. cutover).")],
+    operator: Annotated[str | None, typer.Option("--operator", help="Who approves.")] = None,
+    state: StateOption = None,
+) -> None:
+    """Open a manual approval gate; the next `migrate apply` goes past it."""
+    from state.store import Store
+
+    with guard():
+        store = Store.open(state_url(state))
+        try:
+            opened = approve(store, service, step, operator or getpass.getuser())
+        finally:
+            store.close()
+        verb = "Approved" if opened else "Already approved"
+        stdout_console().print(Text(f"{verb}: {service} {step}. Run `migrate apply` to go on."))
+
+
+@app.command("unlock")
+def unlock_cmd(
+    force: Annotated[bool, typer.Option("--force", help="Required: release the lock.")] = False,
+    state: StateOption = None,
+) -> None:
+    """Release a state lock left by a crashed run (check it is not running first)."""
+    from state.store import Store
+
+    with guard():
+        if not force:
+            raise InvalidInput("unlock releases another run's lock: pass --force if it crashed")
+        store = Store.open(state_url(state))
+        try:
+            released = store.force_unlock()
+        finally:
+            store.close()
+        if released is None:
+            stdout_console().print(Text("The state was not locked."))
+        else:
+            stdout_console().print(
+                Text(
+                    f"Released the lock of run {released.run_id} ({released.operator} on "
+                    f"{released.host}, pid {released.pid}, last heartbeat {released.heartbeat_at})."
+                )
+            )

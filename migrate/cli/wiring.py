@@ -1,0 +1,125 @@
+"""Build what the commands run on: adapters from the inventory and the environment (the only
+place secrets are read), and who and where this process is."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from migrate.commands.apply import Identity
+from migrate.config import Inventory
+from migrate.errors import InvalidInput
+from migrate.inventory.policy import resolved_target_endpoint
+from migrate.ledger import LockInfo
+from migrate.ports import SourceStore, TargetCapabilities, TargetStore
+from migrate.presets import PRESETS
+
+
+def _secret(env: Mapping[str, str], name: str, field: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise InvalidInput(
+            f"environment variable {name} (named by {field} in the inventory) is not set: "
+            "secrets come only from the environment"
+        )
+    return value
+
+
+def _required(value: str | None, field: str) -> str:
+    if not value:
+        raise InvalidInput(f"the inventory gives no {field}")
+    return value
+
+
+def build_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
+    source = inventory.source
+    if source.provider == "local":
+        from adapters.local import LocalSource
+
+        return LocalSource(Path(_required(source.path, "source.path")))
+    from adapters.azure import AzureSource
+
+    return AzureSource(
+        _required(source.account, "source.account"),
+        _secret(env, source.key_env, "source.key_env"),
+        source.endpoint,
+    )
+
+
+def target_capabilities(inventory: Inventory) -> TargetCapabilities:
+    target = inventory.target
+    if target.provider == "local":
+        return TargetCapabilities(max_metadata_bytes=None)
+    preset = PRESETS[target.preset]
+    return TargetCapabilities(
+        max_parts=preset.max_parts,
+        min_part_size=preset.min_part_size,
+        max_part_size=preset.max_part_size,
+        max_single_put=preset.max_single_put,
+        encryption_modes=preset.encryption_modes | {"none"},
+    )
+
+
+def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> TargetStore:
+    target = inventory.target
+    if target.provider == "local":
+        from adapters.local import LocalTarget
+
+        return LocalTarget(Path(_required(target.path, "target.path")))
+    from adapters.s3 import S3Settings, S3Target
+
+    path_style = (
+        target.addressing == "path" if target.addressing else PRESETS[target.preset].path_style
+    )
+    settings = S3Settings(
+        endpoint=resolved_target_endpoint(inventory),
+        region=_required(target.region, "target.region"),
+        access_key=_secret(env, target.access_key_env, "target.access_key_env"),
+        secret_key=_secret(env, target.secret_key_env, "target.secret_key_env"),
+        path_style=path_style,
+        ca_bundle=target.ca_bundle,
+        max_connections=workers + 4,
+    )
+    return S3Target(settings, target_capabilities(inventory))
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of ``pid`` (clock ticks since boot), to tell a live holder from a reused
+    pid; None where /proc is not there."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def identity(state: str, operator: str | None) -> Identity:
+    pid = os.getpid()
+    return Identity(
+        run_id=str(uuid.uuid4()),
+        host=socket.gethostname(),
+        pid=pid,
+        pid_start=process_start(pid),
+        operator=operator or getpass.getuser(),
+        state_url=state,
+    )
+
+
+def holder_alive(holder: LockInfo) -> bool | None:
+    """True/False when the lock holder runs on this host; None when it is another host."""
+    if holder.host != socket.gethostname():
+        return None
+    if not Path(f"/proc/{holder.pid}").exists():
+        try:
+            os.kill(holder.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    started = process_start(holder.pid)
+    return holder.pid_start is None or started == holder.pid_start

@@ -1,0 +1,282 @@
+"""``migrate apply``: run exactly the saved plan, resumably, one run at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from migrate.commands.loading import LoadedPlan
+from migrate.errors import InvalidInput, RefusedForSafety
+from migrate.executor.copy import Copier, CopySettings
+from migrate.executor.objects import ObjectMover
+from migrate.executor.progress import Progress
+from migrate.executor.rehearsal import Rehearsal, rehearse
+from migrate.executor.retry import RetryPolicy
+from migrate.executor.runner import Runner, RunOutcome, RunSettings
+from migrate.executor.steps import StepHandlers
+from migrate.ledger import LockInfo, ObjectCounts
+from migrate.ports import SourceStore, TargetCapabilities, TargetStore
+from state.clock import now_iso
+from state.store import Store
+
+HEARTBEAT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    dry_run: bool = False
+    workers: int = 8
+    parallel_services: int = 4
+    wave: int | None = None
+    only: tuple[str, ...] = ()
+    only_failed: bool = False
+    project: str | None = None
+    hook_timeout: float = 900.0
+    copy: CopySettings = field(default_factory=CopySettings)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Identity:
+    run_id: str
+    host: str
+    pid: int
+    pid_start: str | None
+    operator: str
+    state_url: str
+
+
+@dataclass
+class ApplyResult:
+    run_id: str
+    selected: list[str]
+    outcome: RunOutcome | None = None
+    rehearsal: Rehearsal | None = None
+    counts: dict[str, ObjectCounts] = field(default_factory=dict)
+    replaced_lock: LockInfo | None = None
+    resumed_objects: int = 0
+
+    @property
+    def ok(self) -> bool:
+        if self.outcome is None:
+            return True
+        if self.outcome.interrupted or self.outcome.failed:
+            return False
+        return all(s.state in ("done", "waiting-approval") for s in self.outcome.services.values())
+
+
+def select_services(loaded: LoadedPlan, options: ApplyOptions, store: Store) -> list[str]:
+    """The services this run touches, in plan order; refuses to skip an unfinished dependency."""
+    plan = loaded.plan
+    order = [name for wave in plan.waves for name in wave.services]
+    unknown = [name for name in options.only if name not in plan.services]
+    if unknown:
+        raise InvalidInput(f"--only names services that are not in the plan: {', '.join(unknown)}")
+    if options.wave is not None and not 1 <= options.wave <= len(plan.waves):
+        raise InvalidInput(f"--wave {options.wave}: the plan has waves 1 to {len(plan.waves)}")
+    projects = {s.project for s in plan.services.values()}
+    if options.project is not None and options.project not in projects:
+        raise InvalidInput(f"--project {options.project}: no service of the plan has that project")
+    selected = [
+        name
+        for name in order
+        if (not options.only or name in options.only)
+        and (options.wave is None or plan.services[name].wave == options.wave)
+        and (options.project is None or plan.services[name].project == options.project)
+    ]
+    if not selected:
+        raise InvalidInput("the options select no service of the plan")
+    _refuse_unfinished_dependencies(loaded, selected, store)
+    return selected
+
+
+def _refuse_unfinished_dependencies(loaded: LoadedPlan, selected: list[str], store: Store) -> None:
+    chosen = set(selected)
+    missing = []
+    for name in selected:
+        for dependency in loaded.plan.services[name].depends_on:
+            if dependency in chosen:
+                continue
+            if store.service(dependency).state != "done":
+                missing.append(f"{name} needs {dependency}")
+    if missing:
+        raise RefusedForSafety(
+            "dependencies outside the selection are not cut over yet: "
+            + "; ".join(missing)
+            + ". Apply them first (or widen the selection)"
+        )
+
+
+def rehearse_apply(
+    loaded: LoadedPlan,
+    store: Store,
+    source: SourceStore,
+    capabilities: TargetCapabilities,
+    options: ApplyOptions,
+    identity: Identity,
+) -> ApplyResult:
+    plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+    store.register_services(loaded.plan)
+    selected = select_services(loaded, options, store)
+    store.start_run(
+        identity.run_id,
+        plan_id,
+        dry_run=True,
+        host=identity.host,
+        pid=identity.pid,
+        operator=identity.operator,
+        options=_options(options),
+    )
+    rehearsal = rehearse(loaded.plan, loaded.inventory, selected, source, store, capabilities)
+    store.record_rehearsal(identity.run_id, rehearsal.summary())
+    store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
+    return ApplyResult(identity.run_id, selected, rehearsal=rehearsal)
+
+
+def apply(
+    loaded: LoadedPlan,
+    store: Store,
+    source: SourceStore,
+    target: TargetStore,
+    options: ApplyOptions,
+    identity: Identity,
+    progress: Progress,
+    stop: threading.Event,
+    holder_alive: Callable[[LockInfo], bool | None],
+) -> ApplyResult:
+    plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+    store.register_services(loaded.plan)
+    stamp = now_iso()
+    info = LockInfo(
+        identity.run_id,
+        identity.host,
+        identity.pid,
+        identity.pid_start,
+        identity.operator,
+        stamp,
+        stamp,
+    )
+    replaced = store.acquire_lock(info, holder_alive=holder_alive)
+    try:
+        with _heartbeat(store, identity.run_id):
+            result = _locked_apply(
+                loaded, store, source, target, options, identity, progress, stop, plan_id
+            )
+    finally:
+        store.release_lock(identity.run_id)
+    result.replaced_lock = replaced
+    return result
+
+
+def _locked_apply(
+    loaded: LoadedPlan,
+    store: Store,
+    source: SourceStore,
+    target: TargetStore,
+    options: ApplyOptions,
+    identity: Identity,
+    progress: Progress,
+    stop: threading.Event,
+    plan_id: int,
+) -> ApplyResult:
+    selected = select_services(loaded, options, store)
+    store.start_run(
+        identity.run_id,
+        plan_id,
+        dry_run=False,
+        host=identity.host,
+        pid=identity.pid,
+        operator=identity.operator,
+        options=_options(options),
+    )
+    resumed = store.reset_interrupted(selected)
+    if options.only_failed:
+        store.retry_failed(selected)
+    result = ApplyResult(identity.run_id, selected, resumed_objects=resumed)
+    status = "failed"
+    try:
+        with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="copy") as pool:
+            copier = Copier(
+                source, target, store, settings=options.copy, policy=options.retry, stop=stop
+            )
+            mover = ObjectMover(
+                source,
+                store,
+                copier,
+                pool,
+                progress,
+                workers=options.workers,
+                policy=options.retry,
+                stop=stop,
+            )
+            handlers = StepHandlers(store, target, mover, options.retry)
+            settings = RunSettings(
+                identity.run_id, identity.state_url, options.parallel_services, options.hook_timeout
+            )
+            runner = Runner(
+                loaded.plan,
+                loaded.inventory,
+                set(selected),
+                store,
+                handlers,
+                progress,
+                settings,
+                stop,
+            )
+            result.outcome = runner.run()
+        status = (
+            "interrupted"
+            if result.outcome.interrupted
+            else ("succeeded" if result.ok else "failed")
+        )
+    finally:
+        result.counts = {
+            n: store.counts(n) for n in selected if loaded.plan.services[n].container is not None
+        }
+        store.end_run(identity.run_id, status, _summary(result))
+    return result
+
+
+@contextmanager
+def _heartbeat(store: Store, run_id: str) -> Iterator[None]:
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            store.heartbeat(run_id)
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _options(options: ApplyOptions) -> dict[str, object]:
+    return {
+        "dry_run": options.dry_run,
+        "workers": options.workers,
+        "wave": options.wave,
+        "only": list(options.only),
+        "only_failed": options.only_failed,
+        "project": options.project,
+    }
+
+
+def _summary(result: ApplyResult) -> dict[str, object]:
+    outcome = result.outcome
+    services = outcome.services if outcome else {}
+    return {
+        "services": {
+            n: {"state": s.state, "step": s.step, "message": s.message} for n, s in services.items()
+        },
+        "objects": {
+            n: {"total": c.total, "done": c.done, "failed": c.failed}
+            for n, c in result.counts.items()
+        },
+    }

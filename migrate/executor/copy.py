@@ -1,0 +1,336 @@
+"""Copy one object, exactly: the stored bytes, hashed while they stream, checked after.
+
+- Objects up to the multipart threshold go in one PUT with Content-MD5; larger ones in parts
+  whose size follows the target's limits (``max(min_part, chunk, ceil(size / max_parts))``).
+- MD5 and SHA-256 are computed over the exact bytes read; the count must equal the listed
+  size; a source MD5 (when Azure has one) must match; the source ETag must not change.
+- A HEAD after the write checks size, encryption and (single PUT) that the ETag is the MD5 of
+  what was sent; only then is the object done. A mismatch is retried, then failed.
+- A multipart upload is recorded in the ledger as soon as it exists; a later run resumes it
+  from the parts the target lists (each part's ETag must be the MD5 of the bytes re-read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from migrate.errors import (
+    ObjectChanged,
+    ObjectNotFound,
+    PermanentStorageError,
+    StorageError,
+    TransientStorageError,
+)
+from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
+from migrate.ledger import CopyResult, Ledger, ObjectTask
+from migrate.objectrules import (
+    SHA256_KEY,
+    SOURCE_MD5_KEY,
+    SOURCE_MODIFIED_KEY,
+    object_problem,
+)
+from migrate.ports import (
+    Encryption,
+    ObjectAttributes,
+    ObjectInfo,
+    PartInfo,
+    SourceStore,
+    TargetStore,
+)
+
+MiB = 1024**2
+
+
+class Interrupted(Exception):
+    """The run is stopping: the object is left for the next run (an upload stays resumable)."""
+
+
+@dataclass(frozen=True)
+class CopySettings:
+    multipart_threshold: int = 16 * MiB
+    part_size: int = 16 * MiB
+    chunk_size: int = 1 * MiB
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    container: str
+    bucket: str
+    encryption: Encryption
+
+
+DEFAULT_COPY = CopySettings()
+
+
+class _Hashes:
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self.md5.update(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+class Copier:
+    def __init__(
+        self,
+        source: SourceStore,
+        target: TargetStore,
+        ledger: Ledger,
+        *,
+        settings: CopySettings = DEFAULT_COPY,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.ledger = ledger
+        self.settings = settings
+        self.policy = policy
+        self._sleep = sleep or time.sleep
+        self.stop = stop or threading.Event()
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def copy(self, route: Route, task: ObjectTask) -> CopyResult:
+        attempts = task.attempts + 1
+        problem = object_problem(
+            task.key, task.size, task.tier, task.attributes.metadata, self.target.capabilities
+        )
+        if problem:
+            return CopyResult(task.id, "failed", attempts, error=problem)
+        retries = 0
+
+        def count_retry(_: BaseException | None) -> None:
+            nonlocal retries
+            retries += 1
+
+        controller = retrying(self.policy, sleep=self._sleep, on_retry=count_retry)
+        try:
+            for attempt in controller:
+                with attempt:
+                    result = self._copy_once(route, task)
+        except Interrupted:
+            return CopyResult(task.id, "pending", task.attempts, retries=retries)
+        except ObjectNotFound as error:
+            return CopyResult(
+                task.id,
+                "failed",
+                attempts,
+                error=f"gone at the source or target: {error}",
+                retries=retries,
+            )
+        except StorageError as error:
+            self._abandon_upload(route, task)
+            reason = str(error)
+            if isinstance(error, TransientStorageError):
+                reason = f"gave up after {retries + 1} attempts: {reason}"
+            return CopyResult(task.id, "failed", attempts, error=reason, retries=retries)
+        return replace(result, attempts=attempts, retries=retries)
+
+    def _copy_once(self, route: Route, task: ObjectTask) -> CopyResult:
+        if self.stop.is_set():
+            raise Interrupted
+        if task.size <= self.settings.multipart_threshold:
+            return self._single_put(route, task)
+        return self._multipart(route, task)
+
+    # -- single PUT -----------------------------------------------------------------------
+
+    def _single_put(self, route: Route, task: ObjectTask) -> CopyResult:
+        hashes = _Hashes()
+        pieces: list[bytes] = []
+        with self.source.open(route.container, task.key, task.etag) as reader:
+            for chunk in reader.chunks(self.settings.chunk_size):
+                hashes.update(chunk)
+                pieces.append(chunk)
+        body = b"".join(pieces)
+        md5 = self._check_read(task, hashes)
+        written = self.target.put(
+            route.bucket, task.key, body, md5, self._attributes(task, hashes), route.encryption
+        )
+        info = self._check_written(route, task, hashes, expect_md5_etag=True)
+        return self._done(task, hashes, info, written.version_id)
+
+    # -- multipart ------------------------------------------------------------------------
+
+    def part_size_for(self, size: int) -> int:
+        caps = self.target.capabilities
+        wanted = max(caps.min_part_size, self.settings.part_size, math.ceil(size / caps.max_parts))
+        wanted = math.ceil(wanted / MiB) * MiB
+        if wanted > caps.max_part_size:
+            raise PermanentStorageError(
+                f"object of {size} bytes needs parts of {wanted} bytes, over the target's "
+                f"{caps.max_part_size}-byte part limit"
+            )
+        return wanted
+
+    def _multipart(self, route: Route, task: ObjectTask) -> CopyResult:
+        upload_id, part_size, existing = self._resume_or_start(route, task)
+        hashes = _Hashes()
+        parts: list[PartInfo] = []
+        buffer = bytearray()
+        with self.source.open(route.container, task.key, task.etag) as reader:
+            for chunk in reader.chunks(self.settings.chunk_size):
+                if self.stop.is_set():
+                    raise Interrupted
+                buffer += chunk
+                while len(buffer) >= part_size:
+                    part = bytes(buffer[:part_size])
+                    del buffer[:part_size]
+                    parts.append(
+                        self._send_part(
+                            route, task, upload_id, len(parts) + 1, part, hashes, existing
+                        )
+                    )
+        if buffer or not parts:
+            parts.append(
+                self._send_part(
+                    route, task, upload_id, len(parts) + 1, bytes(buffer), hashes, existing
+                )
+            )
+        self._check_read(task, hashes)
+        written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
+        self.ledger.forget_upload(route.service, task.key)
+        info = self._check_written(route, task, hashes, expect_md5_etag=False)
+        return self._done(task, hashes, info, written.version_id)
+
+    def _resume_or_start(
+        self, route: Route, task: ObjectTask
+    ) -> tuple[str, int, dict[int, PartInfo]]:
+        recorded = self.ledger.upload_of(route.service, task.key)
+        if recorded is not None:
+            upload_id, part_size = recorded
+            try:
+                listed = self.target.list_parts(route.bucket, task.key, upload_id)
+                return upload_id, part_size, {p.number: p for p in listed}
+            except ObjectNotFound:
+                self.ledger.forget_upload(route.service, task.key)
+        part_size = self.part_size_for(task.size)
+        attributes = self._attributes(task, None)
+        upload_id = self.target.create_multipart(
+            route.bucket, task.key, attributes, route.encryption
+        )
+        self.ledger.record_upload(route.service, task.key, upload_id, part_size)
+        return upload_id, part_size, {}
+
+    def _send_part(
+        self,
+        route: Route,
+        task: ObjectTask,
+        upload_id: str,
+        number: int,
+        body: bytes,
+        hashes: _Hashes,
+        existing: dict[int, PartInfo],
+    ) -> PartInfo:
+        hashes.update(body)
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        known = existing.get(number)
+        if known is not None and known.size == len(body) and known.etag == md5:
+            return known  # already on the target, byte for byte: resumed, not re-sent
+        etag = self.target.upload_part(route.bucket, task.key, upload_id, number, body, md5)
+        if _looks_like_md5(etag) and etag != md5:
+            raise TransientStorageError(
+                f"part {number} of {task.key!r}: the target stored other bytes (ETag {etag}, "
+                f"sent MD5 {md5})"
+            )
+        return PartInfo(number, len(body), etag)
+
+    def _abandon_upload(self, route: Route, task: ObjectTask) -> None:
+        recorded = self.ledger.upload_of(route.service, task.key)
+        if recorded is None:
+            return
+        try:
+            self.target.abort_multipart(route.bucket, task.key, recorded[0])
+        except StorageError:
+            return  # left for `list_multipart_uploads` clean-up; the ledger still names it
+        self.ledger.forget_upload(route.service, task.key)
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _check_read(self, task: ObjectTask, hashes: _Hashes) -> str:
+        md5 = hashes.md5.hexdigest()
+        if hashes.size != task.size:
+            raise ObjectChanged(
+                f"{task.key!r}: read {hashes.size} bytes, the listing said {task.size} "
+                "(short read or the blob changed); it is taken again"
+            )
+        if task.md5 is not None and task.md5 != md5:
+            raise ObjectChanged(
+                f"{task.key!r}: the bytes read do not match the source's Content-MD5; "
+                "it is taken again"
+            )
+        return md5
+
+    def _check_written(
+        self, route: Route, task: ObjectTask, hashes: _Hashes, *, expect_md5_etag: bool
+    ) -> ObjectInfo:
+        info = self.target.head(route.bucket, task.key)
+        if info is None:
+            raise TransientStorageError(
+                f"{task.key!r}: not found on the target right after the write"
+            )
+        if info.size != hashes.size:
+            raise TransientStorageError(
+                f"{task.key!r}: the target holds {info.size} bytes, {hashes.size} were sent"
+            )
+        md5 = hashes.md5.hexdigest()
+        if expect_md5_etag and info.md5 is not None and info.md5 != md5:
+            raise TransientStorageError(
+                f"{task.key!r}: the target's ETag {info.md5} is not the MD5 {md5} of what was sent"
+            )
+        if route.encryption.enabled and info.encryption is None:
+            raise PermanentStorageError(
+                f"{task.key!r}: the target does not report server-side encryption "
+                f"({route.encryption.mode}) for the object; it is not counted as done"
+            )
+        stored_sha = info.attributes.metadata.get(SHA256_KEY)
+        if stored_sha is not None and stored_sha != hashes.sha256.hexdigest():
+            raise TransientStorageError(f"{task.key!r}: the target's SHA-256 metadata differs")
+        return info
+
+    def _attributes(self, task: ObjectTask, hashes: _Hashes | None) -> ObjectAttributes:
+        metadata = dict(task.attributes.metadata)
+        if hashes is not None:
+            metadata[SHA256_KEY] = hashes.sha256.hexdigest()
+        if task.md5 is not None:
+            metadata[SOURCE_MD5_KEY] = task.md5
+        if task.last_modified is not None:
+            metadata[SOURCE_MODIFIED_KEY] = task.last_modified
+        return replace(task.attributes, metadata=metadata)
+
+    def _done(
+        self, task: ObjectTask, hashes: _Hashes, info: ObjectInfo, version: str | None
+    ) -> CopyResult:
+        md5 = hashes.md5.hexdigest()
+        if task.md5 is not None:
+            proof = "source-md5"
+        elif info.md5 is not None:
+            proof = "target-md5"
+        else:
+            proof = "parts-md5"
+        return CopyResult(
+            task.id,
+            "done",
+            task.attempts + 1,
+            sha256=hashes.sha256.hexdigest(),
+            md5=md5,
+            target_etag=info.etag,
+            target_version=version or info.version_id,
+            proof=proof,
+        )
+
+
+def _looks_like_md5(etag: str) -> bool:
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag.lower())

@@ -1,0 +1,38 @@
+"""What the executor tells whoever watches: a Protocol the CLI implements (rich or plain)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def wave(self, index: int, services: list[str]) -> None: ...
+
+    def step(self, service: str, step: str, status: str, detail: str | None = None) -> None: ...
+
+    def listed(self, service: str, objects: int, size: int) -> None:
+        """Cumulative totals of what the service's listing found so far."""
+        ...
+
+    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
+        """Increments: objects and bytes just done, objects just failed."""
+        ...
+
+    def note(self, message: str) -> None: ...
+
+
+class NullProgress:
+    def wave(self, index: int, services: list[str]) -> None:
+        return None
+
+    def step(self, service: str, step: str, status: str, detail: str | None = None) -> None:
+        return None
+
+    def listed(self, service: str, objects: int, size: int) -> None:
+        return None
+
+    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
+        return None
+
+    def note(self, message: str) -> None:
+        return None

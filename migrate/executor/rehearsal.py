@@ -1,0 +1,158 @@
+"""``apply --dry-run``: what a run would do, computed from a real listing and the ledger.
+
+This is the one choke point of dry runs: it reads the source (listings only) and the ledger,
+never calls the target, never runs a hook, and changes nothing but the rehearsal record that
+the command writes. Adapters never see a dry-run flag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from migrate.config import Inventory
+from migrate.ledger import LedgerReader
+from migrate.model import Plan
+from migrate.objectrules import object_problem
+from migrate.ports import SourceStore, TargetCapabilities
+
+
+@dataclass
+class ServiceRehearsal:
+    name: str
+    wave: int
+    kind: str
+    copy_objects: int = 0
+    copy_bytes: int = 0
+    skip_objects: int = 0
+    skip_bytes: int = 0
+    delete_objects: int = 0
+    blocked: list[tuple[str, str]] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Rehearsal:
+    services: list[ServiceRehearsal]
+    bandwidth: int
+
+    @property
+    def copy_objects(self) -> int:
+        return sum(s.copy_objects for s in self.services)
+
+    @property
+    def copy_bytes(self) -> int:
+        return sum(s.copy_bytes for s in self.services)
+
+    @property
+    def skip_objects(self) -> int:
+        return sum(s.skip_objects for s in self.services)
+
+    @property
+    def delete_objects(self) -> int:
+        return sum(s.delete_objects for s in self.services)
+
+    @property
+    def blocked(self) -> int:
+        return sum(len(s.blocked) for s in self.services)
+
+    @property
+    def eta_seconds(self) -> int:
+        return math.ceil(self.copy_bytes / self.bandwidth)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "copy_objects": self.copy_objects,
+            "copy_bytes": self.copy_bytes,
+            "skip_objects": self.skip_objects,
+            "delete_objects": self.delete_objects,
+            "blocked_objects": self.blocked,
+            "eta_seconds": self.eta_seconds,
+            "services": {
+                s.name: {
+                    "copy_objects": s.copy_objects,
+                    "copy_bytes": s.copy_bytes,
+                    "skip_objects": s.skip_objects,
+                    "delete_objects": s.delete_objects,
+                    "blocked_objects": len(s.blocked),
+                }
+                for s in self.services
+            },
+        }
+
+
+def rehearse(
+    plan: Plan,
+    inventory: Inventory,
+    selected: list[str],
+    source: SourceStore,
+    ledger: LedgerReader,
+    capabilities: TargetCapabilities,
+) -> Rehearsal:
+    configs = {s.name: s for s in inventory.services}
+    result = Rehearsal([], inventory.policy.bandwidth)
+    for name in selected:
+        planned = plan.services[name]
+        service = configs[name]
+        entry = ServiceRehearsal(
+            name,
+            planned.wave,
+            planned.kind,
+            steps=list(planned.steps),
+            hooks=service.hooks.named(),
+            approvals=list(service.approval),
+        )
+        if planned.container is not None:
+            _objects(
+                entry,
+                planned.container,
+                planned.prefix,
+                planned.propagate_deletes,
+                source,
+                ledger,
+                capabilities,
+            )
+        result.services.append(entry)
+    return result
+
+
+def _objects(
+    entry: ServiceRehearsal,
+    container: str,
+    prefix: str,
+    propagate_deletes: bool,
+    source: SourceStore,
+    ledger: LedgerReader,
+    capabilities: TargetCapabilities,
+) -> None:
+    marker: str | None = None
+    matched_done = 0
+    while True:
+        page = source.list_page(container, prefix, marker)
+        known = ledger.known(entry.name, [o.key for o in page.objects])
+        for obj in page.objects:
+            problem = object_problem(
+                obj.key, obj.size, obj.tier, obj.attributes.metadata, capabilities
+            )
+            row = known.get(obj.key)
+            if problem:
+                entry.blocked.append((obj.key, problem))
+            elif (
+                row is not None
+                and row.status == "done"
+                and (row.etag, row.size) == (obj.etag, obj.size)
+            ):
+                entry.skip_objects += 1
+                entry.skip_bytes += obj.size
+            else:
+                entry.copy_objects += 1
+                entry.copy_bytes += obj.size
+            if row is not None and row.status == "done":
+                matched_done += 1
+        if page.next_marker is None:
+            break
+        marker = page.next_marker
+    if propagate_deletes:
+        entry.delete_objects = ledger.done_count(entry.name)[0] - matched_done

@@ -1,0 +1,150 @@
+"""What the executor needs from the ledger, as records and a Protocol (implemented in state/).
+
+The executor never sees SQL; the ledger never sees an SDK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from migrate.ports import ObjectAttributes, ObjectInfo
+
+ServiceState = Literal["pending", "running", "waiting-approval", "done", "failed", "rolled-back"]
+ObjectStatus = Literal["pending", "copying", "done", "failed"]
+StepStatus = Literal["started", "done", "failed", "waiting-approval", "skipped"]
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    run_id: str
+    host: str
+    pid: int
+    pid_start: str | None
+    operator: str
+    started_at: str
+    heartbeat_at: str
+
+
+@dataclass(frozen=True)
+class ObjectTask:
+    """One object to copy, as the ledger knows it."""
+
+    id: int
+    service: str
+    key: str
+    size: int
+    etag: str | None
+    md5: str | None
+    attributes: ObjectAttributes
+    attempts: int
+    tier: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    id: int
+    status: ObjectStatus
+    attempts: int
+    error: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    target_etag: str | None = None
+    target_version: str | None = None
+    proof: str | None = None
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ListingCounts:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class ObjectCounts:
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    pending: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    name: str
+    wave: int
+    state: ServiceState
+    step: str | None
+    listing_marker: str | None
+    listing_generation: int
+    listing_complete: bool
+    error: str | None = None
+    done_steps: frozenset[str] = field(default_factory=frozenset)
+
+
+class Ledger(Protocol):
+    def service(self, name: str) -> ServiceRecord: ...
+
+    def set_service_state(
+        self, name: str, state: ServiceState, step: str | None, error: str | None = None
+    ) -> None: ...
+
+    def step_started(self, run_id: str, service: str, step: str) -> None: ...
+
+    def step_finished(
+        self, run_id: str, service: str, step: str, status: StepStatus, detail: str | None = None
+    ) -> None: ...
+
+    def is_approved(self, service: str, step: str) -> bool: ...
+
+    def begin_listing(self, service: str) -> int:
+        """Start (or resume) a listing pass; returns its generation number."""
+        ...
+
+    def ingest_listing(
+        self, service: str, generation: int, objects: Sequence[ObjectInfo], next_marker: str | None
+    ) -> ListingCounts: ...
+
+    def finish_listing(self, service: str) -> None: ...
+
+    def fail_objects(self, service: str, failures: Sequence[tuple[str, str]]) -> None:
+        """Mark objects (by key) failed with a reason that no retry will fix."""
+        ...
+
+    def claim(self, service: str, limit: int) -> list[ObjectTask]: ...
+
+    def record_results(self, results: Sequence[CopyResult]) -> None: ...
+
+    def counts(self, service: str) -> ObjectCounts: ...
+
+    def record_upload(self, service: str, key: str, upload_id: str, part_size: int) -> None: ...
+
+    def upload_of(self, service: str, key: str) -> tuple[str, int] | None: ...
+
+    def forget_upload(self, service: str, key: str) -> None: ...
+
+    def keys_colliding(self, service: str) -> list[tuple[str, str]]:
+        """(key, the key it collides with after normalisation) for the service's objects."""
+        ...
+
+
+@dataclass(frozen=True)
+class KnownObject:
+    etag: str | None
+    size: int
+    status: ObjectStatus
+
+
+class LedgerReader(Protocol):
+    """The read-only queries a rehearsal needs."""
+
+    def known(self, service: str, keys: Sequence[str]) -> dict[str, KnownObject]: ...
+
+    def done_count(self, service: str) -> tuple[int, int]:
+        """(objects, bytes) recorded as done for the service."""
+        ...

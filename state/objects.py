@@ -1,0 +1,221 @@
+"""Object rows: listing ingestion (batched, upserts), claims, results, counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from migrate.ledger import CopyResult, ListingCounts, ObjectCounts, ObjectTask
+from migrate.ports import ObjectAttributes, ObjectInfo
+from state.clock import now_iso
+from state.schema import objects
+
+
+def normalise_key(key: str) -> str:
+    """The key as a path-normalising S3 stack would store it (``a//b`` and ``a/./b`` -> ``a/b``)."""
+    parts: list[str] = []
+    for segment in key.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(segment)
+    return "/".join(parts)
+
+
+def _attrs_json(attributes: ObjectAttributes) -> str:
+    data = asdict(attributes)
+    data["metadata"] = dict(attributes.metadata)
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def _attrs(text: str) -> ObjectAttributes:
+    return ObjectAttributes(**json.loads(text))
+
+
+def _insert(connection: Connection) -> Any:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(objects)
+    return sqlite.insert(objects)
+
+
+def ingest(
+    connection: Connection, service: str, generation: int, listed: Sequence[ObjectInfo]
+) -> ListingCounts:
+    """Upsert one listing page: new rows pending; changed rows back to pending; all stamped
+    with the listing generation (so that a full pass tells what disappeared)."""
+    if not listed:
+        return ListingCounts()
+    stamp = now_iso()
+    keys = [o.key for o in listed]
+    known = {
+        row.key: (row.source_etag, row.size)
+        for row in connection.execute(
+            select(objects.c.key, objects.c.source_etag, objects.c.size).where(
+                and_(objects.c.service == service, objects.c.key.in_(keys))
+            )
+        )
+    }
+    rows = [
+        {
+            "service": service,
+            "key": o.key,
+            "norm_key": normalise_key(o.key),
+            "size": o.size,
+            "source_etag": o.etag,
+            "source_md5": o.md5,
+            "last_modified": o.last_modified.isoformat() if o.last_modified else None,
+            "tier": o.tier,
+            "attrs": _attrs_json(o.attributes),
+            "generation": generation,
+            "status": "pending",
+            "attempts": 0,
+            "retries": 0,
+            "updated_at": stamp,
+        }
+        for o in listed
+    ]
+    new = sum(1 for o in listed if o.key not in known)
+    changed = sum(1 for o in listed if o.key in known and known[o.key] != (o.etag, o.size))
+    statement = _insert(connection)
+    excluded = statement.excluded
+    changed_expr = (objects.c.source_etag.is_distinct_from(excluded.source_etag)) | (
+        objects.c.size != excluded.size
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["service", "key"],
+        set_={
+            "generation": excluded.generation,
+            "status": case((changed_expr, "pending"), else_=objects.c.status),
+            "attempts": case((changed_expr, 0), else_=objects.c.attempts),
+            "size": excluded.size,
+            "source_etag": excluded.source_etag,
+            "source_md5": excluded.source_md5,
+            "last_modified": excluded.last_modified,
+            "tier": excluded.tier,
+            "attrs": excluded.attrs,
+            "updated_at": case((changed_expr, excluded.updated_at), else_=objects.c.updated_at),
+        },
+    )
+    connection.execute(statement, rows)
+    return ListingCounts(new=new, changed=changed, unchanged=len(listed) - new - changed)
+
+
+def claim(connection: Connection, service: str, limit: int) -> list[ObjectTask]:
+    rows = connection.execute(
+        select(
+            objects.c.id,
+            objects.c.key,
+            objects.c.size,
+            objects.c.source_etag,
+            objects.c.source_md5,
+            objects.c.attrs,
+            objects.c.attempts,
+            objects.c.tier,
+        )
+        .where(and_(objects.c.service == service, objects.c.status == "pending"))
+        .order_by(objects.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    connection.execute(
+        update(objects)
+        .where(objects.c.id.in_([r.id for r in rows]))
+        .values(status="copying", updated_at=now_iso())
+    )
+    return [
+        ObjectTask(
+            id=r.id,
+            service=service,
+            key=r.key,
+            size=r.size,
+            etag=r.source_etag,
+            md5=r.source_md5,
+            attributes=_attrs(r.attrs),
+            attempts=r.attempts,
+            tier=r.tier,
+        )
+        for r in rows
+    ]
+
+
+def record(connection: Connection, results: Sequence[CopyResult]) -> None:
+    stamp = now_iso()
+    for result in results:
+        values: dict[str, Any] = {
+            "status": result.status,
+            "attempts": result.attempts,
+            "retries": objects.c.retries + result.retries,
+            "last_error": result.error,
+            "updated_at": stamp,
+        }
+        if result.status == "done":
+            values.update(
+                sha256=result.sha256,
+                md5=result.md5,
+                target_etag=result.target_etag,
+                target_version=result.target_version,
+                proof=result.proof,
+            )
+        connection.execute(update(objects).where(objects.c.id == result.id).values(**values))
+
+
+def fail_keys(connection: Connection, service: str, failures: Sequence[tuple[str, str]]) -> None:
+    stamp = now_iso()
+    for key, reason in failures:
+        connection.execute(
+            update(objects)
+            .where(and_(objects.c.service == service, objects.c.key == key))
+            .values(status="failed", last_error=reason, updated_at=stamp)
+        )
+
+
+def counts(connection: Connection, service: str) -> ObjectCounts:
+    rows = connection.execute(
+        select(objects.c.status, func.count(), func.coalesce(func.sum(objects.c.size), 0))
+        .where(objects.c.service == service)
+        .group_by(objects.c.status)
+    ).all()
+    by_status = {status: (int(n), int(size)) for status, n, size in rows}
+    total = sum(n for n, _ in by_status.values())
+    return ObjectCounts(
+        total=total,
+        done=by_status.get("done", (0, 0))[0],
+        failed=by_status.get("failed", (0, 0))[0],
+        pending=total - by_status.get("done", (0, 0))[0] - by_status.get("failed", (0, 0))[0],
+        bytes_total=sum(size for _, size in by_status.values()),
+        bytes_done=by_status.get("done", (0, 0))[1],
+    )
+
+
+def colliding(connection: Connection, service: str) -> list[tuple[str, str]]:
+    duplicated = (
+        select(objects.c.norm_key)
+        .where(objects.c.service == service)
+        .group_by(objects.c.norm_key)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(objects.c.key, objects.c.norm_key)
+        .where(and_(objects.c.service == service, objects.c.norm_key.in_(select(duplicated))))
+        .order_by(objects.c.norm_key, objects.c.key)
+    ).all()
+    groups: dict[str, list[str]] = {}
+    for key, norm in rows:
+        groups.setdefault(norm, []).append(key)
+    pairs = []
+    for keys in groups.values():
+        for key in keys:
+            others = [k for k in keys if k != key]
+            pairs.append((key, others[0]))
+    return pairs

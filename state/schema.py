@@ -1,0 +1,161 @@
+"""The ledger's tables (SQLAlchemy Core). Times are ISO-8601 UTC strings: portable and sortable.
+
+SCHEMA_VERSION is checked at start; a database written by another version is refused with a
+clear message rather than misread.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "migrate_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_sha256", String(64), nullable=False, unique=True),
+    Column("inventory_sha256", String(64), nullable=False),
+    Column("inventory", Text, nullable=False),
+    Column("waves", Integer, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("operator", String(255), nullable=False),
+    Column("options", Text, nullable=False, default="{}"),
+    Column("summary", Text),
+)
+
+lock = Table(
+    "lock",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("pid_start", String(32)),
+    Column("operator", String(255), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("heartbeat_at", String(32), nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("name", String(63), primary_key=True),
+    Column("wave", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("project", String(63)),
+    Column("bucket", String(63)),
+    Column("container", String(63)),
+    Column("state", String(24), nullable=False, default="pending"),
+    Column("step", String(24)),
+    Column("error", Text),
+    Column("listing_marker", Text),
+    Column("listing_generation", Integer, nullable=False, default=0),
+    Column("listing_complete", Boolean, nullable=False, default=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("service", String(63), ForeignKey("services.name"), primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("status", String(24), nullable=False),
+    Column("run_id", String(36)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("started_at", String(32)),
+    Column("ended_at", String(32)),
+    Column("detail", Text),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("operator", String(255), nullable=False),
+    Column("approved_at", String(32), nullable=False),
+)
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(63), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("norm_key", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("source_etag", String(128)),
+    Column("source_md5", String(32)),
+    Column("last_modified", String(32)),
+    Column("tier", String(16)),
+    Column("attrs", Text, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("status", String(12), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("sha256", String(64)),
+    Column("md5", String(32)),
+    Column("target_etag", String(128)),
+    Column("target_version", String(255)),
+    Column("proof", String(24)),
+    Column("updated_at", String(32), nullable=False),
+    UniqueConstraint("service", "key", name="uq_objects_service_key"),
+    Index("ix_objects_service_status", "service", "status"),
+    Index("ix_objects_service_norm", "service", "norm_key"),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("upload_id", Text, nullable=False),
+    Column("part_size", BigInteger, nullable=False),
+    Column("started_at", String(32), nullable=False),
+)
+
+rehearsals = Table(
+    "rehearsals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+)

@@ -1,0 +1,465 @@
+"""The ledger: plans, runs, the apply lock, services, steps, approvals, objects, uploads.
+
+Every state transition is its own short transaction (SQLite: BEGIN IMMEDIATE, so a
+read-modify-write never races another writer). A process-wide mutex serialises this process's
+threads on the one writer connection; readers (status, dashboard) open their own engine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from migrate.errors import StateError, StateLocked
+from migrate.ledger import (
+    CopyResult,
+    KnownObject,
+    ListingCounts,
+    LockInfo,
+    ObjectCounts,
+    ObjectTask,
+    ServiceRecord,
+    ServiceState,
+    StepStatus,
+)
+from migrate.model import Plan
+from migrate.ports import ObjectInfo
+from state import engine as engines
+from state import objects as object_rows
+from state.clock import now_iso
+from state.schema import approvals, lock, objects, plans, rehearsals, runs, services, steps, uploads
+
+LOCK_NAME = "apply"
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._mutex = threading.RLock()
+
+    @classmethod
+    def open(cls, url: str, *, readonly: bool = False) -> Store:
+        return cls(engines.create(url, readonly=readonly))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self._mutex, self.engine.begin() as connection:
+            yield connection
+
+    # -- plans and runs -------------------------------------------------------------------
+
+    def record_plan(self, plan: Plan, plan_sha256: str, body: str) -> int:
+        with self.tx() as c:
+            found = c.execute(select(plans.c.id).where(plans.c.plan_sha256 == plan_sha256)).scalar()
+            if found is not None:
+                return int(found)
+            result = c.execute(
+                plans.insert().values(
+                    plan_sha256=plan_sha256,
+                    inventory_sha256=plan.inventory_sha256,
+                    inventory=plan.inventory,
+                    waves=len(plan.waves),
+                    recorded_at=now_iso(),
+                    body=body,
+                )
+            )
+            key = result.inserted_primary_key
+            if key is None:
+                raise StateError("the database returned no id for the recorded plan")
+            return int(key[0])
+
+    def latest_plan(self) -> tuple[str, Plan] | None:
+        with self.tx() as c:
+            row = c.execute(
+                select(plans.c.plan_sha256, plans.c.body)
+                .join(runs, runs.c.plan_id == plans.c.id)
+                .where(runs.c.dry_run.is_(False))
+                .order_by(runs.c.started_at.desc())
+                .limit(1)
+            ).first()
+        return (row.plan_sha256, Plan.model_validate_json(row.body)) if row else None
+
+    def any_plan(self) -> tuple[str, Plan] | None:
+        """The plan recorded last, applied or only rehearsed."""
+        with self.tx() as c:
+            row = c.execute(
+                select(plans.c.plan_sha256, plans.c.body).order_by(plans.c.id.desc()).limit(1)
+            ).first()
+        return (row.plan_sha256, Plan.model_validate_json(row.body)) if row else None
+
+    def start_run(
+        self,
+        run_id: str,
+        plan_id: int,
+        *,
+        dry_run: bool,
+        host: str,
+        pid: int,
+        operator: str,
+        options: dict[str, Any],
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                runs.insert().values(
+                    id=run_id,
+                    plan_id=plan_id,
+                    started_at=now_iso(),
+                    status="running",
+                    dry_run=dry_run,
+                    host=host,
+                    pid=pid,
+                    operator=operator,
+                    options=json.dumps(options, sort_keys=True),
+                )
+            )
+
+    def end_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(ended_at=now_iso(), status=status, summary=json.dumps(summary))
+            )
+
+    def record_rehearsal(self, run_id: str, summary: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute(
+                rehearsals.insert().values(
+                    run_id=run_id, recorded_at=now_iso(), summary=json.dumps(summary)
+                )
+            )
+
+    # -- the apply lock -------------------------------------------------------------------
+
+    def acquire_lock(self, info: LockInfo, *, holder_alive: Any) -> LockInfo | None:
+        """Take the lock; StateLocked if a live run holds it. Returns a dead holder it replaced.
+
+        ``holder_alive(LockInfo) -> bool | None`` says whether the holder still runs (None when
+        that cannot be known, e.g. another host).
+        """
+        with self.tx() as c:
+            current = self._lock_row(c)
+            replaced = None
+            if current is not None:
+                alive = holder_alive(current)
+                if alive is not False:
+                    raise StateLocked(_locked_message(current, alive))
+                c.execute(delete(lock).where(lock.c.name == LOCK_NAME))
+                replaced = current
+            try:
+                c.execute(lock.insert().values(name=LOCK_NAME, **_lock_values(info)))
+            except IntegrityError:
+                raise StateLocked("another run took the state lock at the same moment") from None
+            return replaced
+
+    def heartbeat(self, run_id: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                update(lock)
+                .where(and_(lock.c.name == LOCK_NAME, lock.c.run_id == run_id))
+                .values(heartbeat_at=now_iso())
+            )
+
+    def release_lock(self, run_id: str) -> None:
+        with self.tx() as c:
+            c.execute(delete(lock).where(and_(lock.c.name == LOCK_NAME, lock.c.run_id == run_id)))
+
+    def force_unlock(self) -> LockInfo | None:
+        with self.tx() as c:
+            current = self._lock_row(c)
+            c.execute(delete(lock).where(lock.c.name == LOCK_NAME))
+            return current
+
+    def lock_info(self) -> LockInfo | None:
+        with self.tx() as c:
+            return self._lock_row(c)
+
+    @staticmethod
+    def _lock_row(c: Connection) -> LockInfo | None:
+        row = c.execute(select(lock).where(lock.c.name == LOCK_NAME)).first()
+        if row is None:
+            return None
+        return LockInfo(
+            run_id=row.run_id,
+            host=row.host,
+            pid=row.pid,
+            pid_start=row.pid_start,
+            operator=row.operator,
+            started_at=row.started_at,
+            heartbeat_at=row.heartbeat_at,
+        )
+
+    # -- services, steps, approvals -------------------------------------------------------
+
+    def register_services(self, plan: Plan) -> None:
+        """Make sure every service of the plan has a row (new ones pending); keep progress."""
+        stamp = now_iso()
+        with self.tx() as c:
+            known = set(c.execute(select(services.c.name)).scalars())
+            for name, planned in plan.services.items():
+                values = {
+                    "wave": planned.wave,
+                    "kind": planned.kind,
+                    "project": planned.project,
+                    "bucket": planned.bucket,
+                    "container": planned.container,
+                    "updated_at": stamp,
+                }
+                if name in known:
+                    c.execute(update(services).where(services.c.name == name).values(**values))
+                else:
+                    c.execute(services.insert().values(name=name, state="pending", **values))
+
+    def reset_interrupted(self, names: Sequence[str]) -> int:
+        """Rows left 'copying' by a run that died go back to pending (we hold the lock)."""
+        with self.tx() as c:
+            result = c.execute(
+                update(objects)
+                .where(and_(objects.c.service.in_(list(names)), objects.c.status == "copying"))
+                .values(status="pending", updated_at=now_iso())
+            )
+            return int(result.rowcount or 0)
+
+    def retry_failed(self, names: Sequence[str]) -> int:
+        with self.tx() as c:
+            result = c.execute(
+                update(objects)
+                .where(and_(objects.c.service.in_(list(names)), objects.c.status == "failed"))
+                .values(status="pending", updated_at=now_iso())
+            )
+            c.execute(
+                update(services)
+                .where(and_(services.c.name.in_(list(names)), services.c.state == "failed"))
+                .values(state="pending", error=None, updated_at=now_iso())
+            )
+            return int(result.rowcount or 0)
+
+    def service(self, name: str) -> ServiceRecord:
+        with self.tx() as c:
+            row = c.execute(select(services).where(services.c.name == name)).one()
+            done = c.execute(
+                select(steps.c.step).where(
+                    and_(steps.c.service == name, steps.c.status.in_(["done", "skipped"]))
+                )
+            ).scalars()
+            return ServiceRecord(
+                name=row.name,
+                wave=row.wave,
+                state=row.state,
+                step=row.step,
+                listing_marker=row.listing_marker,
+                listing_generation=row.listing_generation,
+                listing_complete=bool(row.listing_complete),
+                error=row.error,
+                done_steps=frozenset(done),
+            )
+
+    def set_service_state(
+        self, name: str, state: ServiceState, step: str | None, error: str | None = None
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                update(services)
+                .where(services.c.name == name)
+                .values(state=state, step=step, error=error, updated_at=now_iso())
+            )
+
+    def step_started(self, run_id: str, service: str, step: str) -> None:
+        with self.tx() as c:
+            stamp = now_iso()
+            updated = c.execute(
+                update(steps)
+                .where(and_(steps.c.service == service, steps.c.step == step))
+                .values(
+                    status="started",
+                    run_id=run_id,
+                    attempts=steps.c.attempts + 1,
+                    started_at=stamp,
+                    ended_at=None,
+                    detail=None,
+                )
+            )
+            if not updated.rowcount:
+                c.execute(
+                    steps.insert().values(
+                        service=service,
+                        step=step,
+                        status="started",
+                        run_id=run_id,
+                        attempts=1,
+                        started_at=stamp,
+                    )
+                )
+
+    def step_finished(
+        self, run_id: str, service: str, step: str, status: StepStatus, detail: str | None = None
+    ) -> None:
+        with self.tx() as c:
+            values: dict[str, Any] = {"status": status, "run_id": run_id, "detail": detail}
+            if status != "waiting-approval":
+                values["ended_at"] = now_iso()
+            updated = c.execute(
+                update(steps)
+                .where(and_(steps.c.service == service, steps.c.step == step))
+                .values(**values)
+            )
+            if not updated.rowcount:
+                c.execute(steps.insert().values(service=service, step=step, attempts=0, **values))
+
+    def approve(self, service: str, step: str, operator: str) -> bool:
+        """Record an approval; False when it was already there."""
+        with self.tx() as c:
+            try:
+                c.execute(
+                    approvals.insert().values(
+                        service=service, step=step, operator=operator, approved_at=now_iso()
+                    )
+                )
+            except IntegrityError:
+                return False
+            return True
+
+    def is_approved(self, service: str, step: str) -> bool:
+        with self.tx() as c:
+            found = c.execute(
+                select(approvals.c.service).where(
+                    and_(approvals.c.service == service, approvals.c.step == step)
+                )
+            ).first()
+            return found is not None
+
+    # -- objects --------------------------------------------------------------------------
+
+    def begin_listing(self, service: str) -> int:
+        with self.tx() as c:
+            row = c.execute(select(services).where(services.c.name == service)).one()
+            if row.listing_marker is not None and not row.listing_complete:
+                return int(row.listing_generation)  # resume the interrupted pass
+            generation = int(row.listing_generation) + 1
+            c.execute(
+                update(services)
+                .where(services.c.name == service)
+                .values(
+                    listing_generation=generation,
+                    listing_complete=False,
+                    listing_marker=None,
+                    updated_at=now_iso(),
+                )
+            )
+            return generation
+
+    def ingest_listing(
+        self, service: str, generation: int, listed: Sequence[ObjectInfo], next_marker: str | None
+    ) -> ListingCounts:
+        with self.tx() as c:
+            counts = object_rows.ingest(c, service, generation, listed)
+            c.execute(
+                update(services)
+                .where(services.c.name == service)
+                .values(listing_marker=next_marker, updated_at=now_iso())
+            )
+            return counts
+
+    def finish_listing(self, service: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                update(services)
+                .where(services.c.name == service)
+                .values(listing_complete=True, listing_marker=None, updated_at=now_iso())
+            )
+
+    def fail_objects(self, service: str, failures: Sequence[tuple[str, str]]) -> None:
+        if failures:
+            with self.tx() as c:
+                object_rows.fail_keys(c, service, failures)
+
+    def claim(self, service: str, limit: int) -> list[ObjectTask]:
+        with self.tx() as c:
+            return object_rows.claim(c, service, limit)
+
+    def record_results(self, results: Sequence[CopyResult]) -> None:
+        if results:
+            with self.tx() as c:
+                object_rows.record(c, results)
+
+    def counts(self, service: str) -> ObjectCounts:
+        with self.tx() as c:
+            return object_rows.counts(c, service)
+
+    def known(self, service: str, keys: Sequence[str]) -> dict[str, KnownObject]:
+        with self.tx() as c:
+            rows = c.execute(
+                select(
+                    objects.c.key, objects.c.source_etag, objects.c.size, objects.c.status
+                ).where(and_(objects.c.service == service, objects.c.key.in_(list(keys))))
+            ).all()
+        return {r.key: KnownObject(r.source_etag, int(r.size), r.status) for r in rows}
+
+    def done_count(self, service: str) -> tuple[int, int]:
+        counts = self.counts(service)
+        return counts.done, counts.bytes_done
+
+    def keys_colliding(self, service: str) -> list[tuple[str, str]]:
+        with self.tx() as c:
+            return object_rows.colliding(c, service)
+
+    def record_upload(self, service: str, key: str, upload_id: str, part_size: int) -> None:
+        with self.tx() as c:
+            c.execute(
+                delete(uploads).where(and_(uploads.c.service == service, uploads.c.key == key))
+            )
+            c.execute(
+                uploads.insert().values(
+                    service=service,
+                    key=key,
+                    upload_id=upload_id,
+                    part_size=part_size,
+                    started_at=now_iso(),
+                )
+            )
+
+    def upload_of(self, service: str, key: str) -> tuple[str, int] | None:
+        with self.tx() as c:
+            row = c.execute(
+                select(uploads.c.upload_id, uploads.c.part_size).where(
+                    and_(uploads.c.service == service, uploads.c.key == key)
+                )
+            ).first()
+            return (row.upload_id, int(row.part_size)) if row else None
+
+    def forget_upload(self, service: str, key: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                delete(uploads).where(and_(uploads.c.service == service, uploads.c.key == key))
+            )
+
+
+def _lock_values(info: LockInfo) -> dict[str, Any]:
+    return {
+        "run_id": info.run_id,
+        "host": info.host,
+        "pid": info.pid,
+        "pid_start": info.pid_start,
+        "operator": info.operator,
+        "started_at": info.started_at,
+        "heartbeat_at": info.heartbeat_at,
+    }
+
+
+def _locked_message(holder: LockInfo, alive: bool | None) -> str:
+    state = "running" if alive else "state unknown (another host)"
+    return (
+        f"the state is locked by run {holder.run_id} of {holder.operator} on {holder.host} "
+        f"(pid {holder.pid}, started {holder.started_at}, last heartbeat "
+        f"{holder.heartbeat_at}, {state}). Wait for it to finish; if it crashed, run "
+        "`migrate unlock --force`"
+    )

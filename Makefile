@@ -5,12 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .demo
 
-export AZURITE_URL ?= http://127.0.0.1:10000/devstoreaccount1
-export S3_URL      ?= http://127.0.0.1:9000
+NODE_STAMP := tools/emulators/node_modules/.installed-stamp
 
-.PHONY: setup demo test lint typecheck unit bench lock clean
+.PHONY: setup emulators demo test lint typecheck unit bench lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+emulators: $(NODE_STAMP)
+
+# Azurite, pinned by tools/emulators/package-lock.json.
+$(NODE_STAMP): tools/emulators/package.json tools/emulators/package-lock.json
+	cd tools/emulators && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -20,9 +26,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+# Start the emulators, seed a synthetic Health Data Hub, plan, apply, show the status, stop.
 demo: setup
-	@mkdir -p $(DEMO)
-	$(BIN)/migrate plan plans/hdh.yaml -o $(DEMO)/hdh-plan.json
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	@$(BIN)/python -m tools.emulators start --state $(DEMO)/servers.json
+	@set -e; trap '$(BIN)/python -m tools.emulators stop --state $(DEMO)/servers.json' EXIT; \
+	  eval "$$($(BIN)/python -m tools.emulators env --state $(DEMO)/servers.json)"; \
+	  export MIGRATE_STATE_URL=sqlite:///$(DEMO)/state.db; \
+	  $(BIN)/python -m tools.seed --inventory plans/hdh.yaml --azurite-url "$$AZURITE_URL"; \
+	  $(BIN)/migrate plan plans/hdh.yaml -o $(DEMO)/hdh-plan.json; \
+	  $(BIN)/migrate apply $(DEMO)/hdh-plan.json --yes; \
+	  $(BIN)/migrate status
 
 lint: setup
 	$(BIN)/ruff check .

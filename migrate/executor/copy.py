@@ -97,7 +97,7 @@ class Copier:
         self.ledger = ledger
         self.settings = settings
         self.policy = policy
-        self._sleep = sleep or time.sleep
+        self._sleep = sleep if sleep is not None else time.sleep
         self.stop = stop or threading.Event()
 
     # -- entry point ----------------------------------------------------------------------

@@ -1,0 +1,234 @@
+"""The copy of one object, against in-memory fakes with injected failures."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from migrate.errors import PermanentStorageError, TransientStorageError
+from migrate.executor.copy import Copier, CopySettings, Route
+from migrate.executor.retry import RetryPolicy
+from migrate.ledger import ObjectTask
+from migrate.model import Plan, PlannedService, PlannedWave
+from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY
+from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
+from state.store import Store
+from tests.fakes import FakeSource, FakeTarget
+
+KiB = 1024
+ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
+SETTINGS = CopySettings(multipart_threshold=8 * KiB, part_size=4 * KiB, chunk_size=1 * KiB)
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    plan = Plan(
+        inventory="i.yaml", inventory_sha256="0" * 64, created_at="x", tool_version="0",
+        waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
+        units=[],
+        services={"svc-data": PlannedService(kind="object-store", depends_on=[], steps=[], wave=1,
+                                             criticality="low", container="src", bucket="dst")},
+    )
+    store.register_services(plan)
+    return store
+
+
+@pytest.fixture
+def source() -> FakeSource:
+    fake = FakeSource()
+    fake.containers["src"] = {}
+    return fake
+
+
+@pytest.fixture
+def target() -> FakeTarget:
+    fake = FakeTarget(TargetCapabilities(min_part_size=1 * KiB, max_parts=10_000))
+    fake.buckets["dst"] = {}
+    return fake
+
+
+def task_for(source: FakeSource, key: str, task_id: int = 1) -> ObjectTask:
+    info = source.containers["src"][key].info
+    return ObjectTask(task_id, "svc-data", key, info.size, info.etag, info.md5, info.attributes, 0,
+                      tier=info.tier, last_modified="2026-11-01T00:00:00+00:00")
+
+
+def copier(source: FakeSource, target: FakeTarget, store: Store, sleeps: Sleeps | None = None,
+           attempts: int = 4) -> Copier:
+    return Copier(source, target, store, settings=SETTINGS,
+                  policy=RetryPolicy(attempts=attempts, max_seconds=3600),
+                  sleep=sleeps if sleeps is not None else Sleeps())
+
+
+def test_single_put_copies_bytes_attributes_and_hashes(source, target, store) -> None:
+    body = os.urandom(3 * KiB)
+    attributes = ObjectAttributes(content_type="text/csv", cache_control="no-cache",
+                                  metadata={"Origin": "HDH"})
+    source.add("src", "a.csv", body, attributes=attributes)
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "a.csv"))
+    assert result.status == "done"
+    assert result.proof == "source-md5"
+    assert result.sha256 == hashlib.sha256(body).hexdigest()
+    assert target.body("dst", "a.csv") == body
+    stored = target.buckets["dst"]["a.csv"].info
+    assert stored.attributes.content_type == "text/csv"
+    assert stored.attributes.cache_control == "no-cache"
+    assert stored.attributes.metadata["origin"] == "HDH"
+    assert stored.attributes.metadata[SHA256_KEY] == result.sha256
+    assert stored.attributes.metadata[SOURCE_MD5_KEY] == hashlib.md5(body).hexdigest()  # noqa: S324
+    assert stored.encryption == "AES256"
+
+
+def test_without_source_md5_the_proof_is_the_target_md5(source, target, store) -> None:
+    source.add("src", "blocks", b"x" * 100, md5=False)
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "blocks"))
+    assert result.status == "done"
+    assert result.proof == "target-md5"
+
+
+def test_multipart_in_parts_sized_by_the_limits(source, target, store) -> None:
+    body = os.urandom(19 * KiB)
+    source.add("src", "big", body)
+    c = copier(source, target, store)
+    assert c.part_size_for(len(body)) == 1024 * 1024  # rounded up to whole MiB
+    result = c.copy(ROUTE, task_for(source, "big"))
+    assert result.status == "done"
+    assert result.proof == "source-md5"
+    assert target.body("dst", "big") == body
+    assert store.upload_of("svc-data", "big") is None
+
+
+def test_part_size_follows_max_parts() -> None:
+    caps = TargetCapabilities(max_parts=1_000, min_part_size=5 * 1024 * 1024)
+    c = Copier(FakeSource(), FakeTarget(caps), None,  # type: ignore[arg-type]
+               settings=CopySettings(part_size=8 * 1024 * 1024))
+    assert c.part_size_for(100 * 1024**3) == 103 * 1024 * 1024  # ceil(100 GiB / 1000), in MiB
+    with pytest.raises(PermanentStorageError, match="part limit"):
+        c.part_size_for(6 * 1024**4)
+
+
+def test_multipart_resumes_from_listed_parts(source, target, store) -> None:
+    """A crashed run left an upload with part 1 on the target: only parts 2.. are sent."""
+    body = os.urandom(3 * 1024 * 1024 + 10)
+    source.add("src", "big", body)
+    upload = target.create_multipart("dst", "big", ObjectAttributes(), Encryption("AES256"))
+    part = body[: 1024 * 1024]
+    target.upload_part("dst", "big", upload, 1, part, hashlib.md5(part).hexdigest())  # noqa: S324
+    store.record_upload("svc-data", "big", upload, 1024 * 1024)
+    sent_before = len(target.mutations)
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "big"))
+    assert result.status == "done"
+    assert target.body("dst", "big") == body
+    sent = [m for m in target.mutations[sent_before:] if m.startswith("upload_part")]
+    assert sent == ["upload_part big 2", "upload_part big 3", "upload_part big 4"]
+    assert store.upload_of("svc-data", "big") is None
+
+
+def test_a_lost_upload_starts_again(source, target, store) -> None:
+    body = os.urandom(20 * KiB)
+    source.add("src", "big", body)
+    store.record_upload("svc-data", "big", "expired-upload", 1024 * 1024)
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "big"))
+    assert result.status == "done"
+    assert target.body("dst", "big") == body
+
+
+def test_a_permanent_failure_aborts_the_upload(source, target, store) -> None:
+    source.add("src", "big", os.urandom(20 * KiB))
+    target.faults.inject("complete_multipart", PermanentStorageError("InvalidPart"), at=[1])
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "big"))
+    assert result.status == "failed"
+    assert target.uploads == {}
+    assert store.upload_of("svc-data", "big") is None
+
+
+def test_transient_errors_are_retried_with_backoff(source, target, store) -> None:
+    source.add("src", "k", b"data")
+    target.faults.inject("put", TransientStorageError("SlowDown"), at=[1, 2])
+    sleeps = Sleeps()
+    result = copier(source, target, store, sleeps).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "done"
+    assert result.retries == 2
+    assert len(sleeps) == 2
+
+
+def test_retry_after_is_honoured(source, target, store) -> None:
+    source.add("src", "k", b"data")
+    target.faults.inject("put", TransientStorageError("SlowDown", retry_after=7.5), at=[1])
+    sleeps = Sleeps()
+    assert copier(source, target, store, sleeps).copy(ROUTE, task_for(source, "k")).status == "done"
+    assert sleeps == [7.5]
+
+
+def test_retries_are_bounded(source, target, store) -> None:
+    source.add("src", "k", b"data")
+    target.faults.inject("put", TransientStorageError("503"), at=range(1, 100))
+    result = copier(source, target, store, attempts=3).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "gave up after 3 attempts" in (result.error or "")
+
+
+def test_permanent_errors_fail_at_once(source, target, store) -> None:
+    source.add("src", "k", b"data")
+    target.faults.inject("put", PermanentStorageError("AccessDenied"), at=[1])
+    sleeps = Sleeps()
+    result = copier(source, target, store, sleeps).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "AccessDenied" in (result.error or "")
+    assert sleeps == []
+
+
+def test_a_target_that_stores_other_bytes_is_caught(source, target, store) -> None:
+    source.add("src", "k", b"precious")
+    target.corrupt_keys.add("k")
+    result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "bytes" in (result.error or "")
+
+
+def test_short_reads_are_retried_then_failed(source, target, store) -> None:
+    source.add("src", "k", b"0123456789" * 10)
+    source.short_reads.add("k")
+    result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "read 50 bytes, the listing said 100" in (result.error or "")
+    assert "k" not in target.buckets["dst"]
+
+
+def test_a_source_changed_since_listing_is_not_copied(source, target, store) -> None:
+    source.add("src", "k", b"old")
+    task = task_for(source, "k")
+    source.add("src", "k", b"new!")
+    result = copier(source, target, store, attempts=1).copy(ROUTE, task)
+    assert result.status == "failed"
+    assert "k" not in target.buckets["dst"]
+
+
+@pytest.mark.parametrize(
+    ("key", "metadata", "tier", "fragment"),
+    [
+        ("é" * 600, {}, None, "key limit"),
+        ("folder/", {}, None, "ends with '/'"),
+        ("name.", {}, None, "ends with '.'"),
+        ("ok", {"big": "x" * 2100}, None, "2048-byte limit"),
+        ("ok", {"Note": "déjà"}, None, "not ASCII"),
+        ("ok", {"migrate-sha256": "x"}, None, "reserves"),
+        ("ok", {}, "Archive", "rehydrate"),
+    ],
+)
+def test_objects_that_cannot_be_copied_faithfully(source, target, store, key, metadata, tier,
+                                                  fragment) -> None:
+    source.add("src", key, b"1", attributes=ObjectAttributes(metadata=metadata), tier=tier)
+    result = copier(source, target, store).copy(ROUTE, task_for(source, key))
+    assert result.status == "failed"
+    assert fragment in (result.error or "")
+    assert target.mutations == []

@@ -1,0 +1,149 @@
+"""The ledger on real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from migrate.errors import RefusedForSafety, StateError, StateLocked
+from migrate.ledger import CopyResult, LockInfo
+from migrate.model import Plan, PlannedService, PlannedWave
+from migrate.ports import ObjectInfo
+from state.schema import meta
+from state.store import Store
+
+
+def _plan() -> Plan:
+    return Plan(
+        inventory="i.yaml", inventory_sha256="0" * 64, created_at="x", tool_version="0",
+        waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
+        units=[],
+        services={"svc-data": PlannedService(kind="object-store", depends_on=[], steps=[], wave=1,
+                                             criticality="low", container="src", bucket="dst")},
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
+    store.register_services(_plan())
+    return store
+
+
+def _info(key: str, etag: str = "e1", size: int = 10) -> ObjectInfo:
+    return ObjectInfo(key=key, size=size, etag=etag, last_modified=datetime.now(UTC))
+
+
+def test_durable_sqlite_settings(store: Store) -> None:
+    with store.tx() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_files_are_private(tmp_path: Path, store: Store) -> None:
+    db = tmp_path / "db" / "state.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+
+
+def test_world_writable_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "open"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    with pytest.raises(RefusedForSafety, match="world-writable"):
+        Store.open(f"sqlite:///{folder / 'state.db'}")
+
+
+def test_schema_version_mismatch_is_refused(tmp_path: Path, store: Store) -> None:
+    with store.tx() as c:
+        c.execute(meta.update().values(value="99"))
+    with pytest.raises(StateError, match="schema version 99"):
+        Store.open(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
+
+
+def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="nothing has been applied"):
+        Store.open(f"sqlite:///{tmp_path / 'none.db'}", readonly=True)
+
+
+def _lock(run: str, pid: int = 1) -> LockInfo:
+    return LockInfo(run, "host-a", pid, "77", "alice", "2026-11-28T10:00:00.000000Z",
+                    "2026-11-28T10:00:00.000000Z")
+
+
+def test_one_apply_at_a_time(store: Store) -> None:
+    store.acquire_lock(_lock("run-1", 4242), holder_alive=lambda _: True)
+    with pytest.raises(StateLocked) as refused:
+        store.acquire_lock(_lock("run-2"), holder_alive=lambda _: True)
+    message = str(refused.value)
+    for fragment in ("run-1", "alice", "host-a", "pid 4242", "2026-11-28T10:00", "unlock --force"):
+        assert fragment in message
+
+
+def test_a_dead_holder_on_this_host_is_replaced(store: Store) -> None:
+    store.acquire_lock(_lock("run-1"), holder_alive=lambda _: True)
+    replaced = store.acquire_lock(_lock("run-2"), holder_alive=lambda _: False)
+    assert replaced is not None and replaced.run_id == "run-1"
+    assert store.lock_info().run_id == "run-2"  # type: ignore[union-attr]
+
+
+def test_a_holder_on_another_host_is_never_assumed_dead(store: Store) -> None:
+    store.acquire_lock(_lock("run-1"), holder_alive=lambda _: True)
+    with pytest.raises(StateLocked, match="another host"):
+        store.acquire_lock(_lock("run-2"), holder_alive=lambda _: None)
+    assert store.force_unlock().run_id == "run-1"  # type: ignore[union-attr]
+    assert store.lock_info() is None
+
+
+def test_listing_ingestion_counts_and_resets_changes(store: Store) -> None:
+    generation = store.begin_listing("svc-data")
+    counts = store.ingest_listing("svc-data", generation, [_info("a"), _info("b")], None)
+    assert (counts.new, counts.changed, counts.unchanged) == (2, 0, 0)
+    tasks = store.claim("svc-data", 10)
+    store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
+    store.finish_listing("svc-data")
+    generation = store.begin_listing("svc-data")
+    counts = store.ingest_listing("svc-data", generation, [_info("a"), _info("b", "e2"),
+                                                          _info("c")], None)
+    assert (counts.new, counts.changed, counts.unchanged) == (1, 1, 1)
+    pending = {t.key for t in store.claim("svc-data", 10)}
+    assert pending == {"b", "c"}
+    done = store.counts("svc-data")
+    assert (done.total, done.done) == (3, 1)
+
+
+def test_an_interrupted_listing_resumes_from_its_marker(store: Store) -> None:
+    generation = store.begin_listing("svc-data")
+    store.ingest_listing("svc-data", generation, [_info("a")], "marker-after-a")
+    assert store.begin_listing("svc-data") == generation
+    assert store.service("svc-data").listing_marker == "marker-after-a"
+
+
+def test_claimed_rows_left_by_a_crash_go_back_to_pending(store: Store) -> None:
+    generation = store.begin_listing("svc-data")
+    store.ingest_listing("svc-data", generation, [_info("a"), _info("b")], None)
+    assert len(store.claim("svc-data", 10)) == 2
+    assert store.claim("svc-data", 10) == []
+    assert store.reset_interrupted(["svc-data"]) == 2
+    assert len(store.claim("svc-data", 10)) == 2
+
+
+def test_names_that_collide_after_normalisation(store: Store) -> None:
+    generation = store.begin_listing("svc-data")
+    store.ingest_listing("svc-data", generation,
+                         [_info("a//b"), _info("a/b"), _info("a/./c"), _info("a/c"), _info("x")],
+                         None)
+    pairs = dict(store.keys_colliding("svc-data"))
+    assert pairs == {"a//b": "a/b", "a/b": "a//b", "a/./c": "a/c", "a/c": "a/./c"}
+
+
+def test_hostile_names_are_data(store: Store) -> None:
+    evil = "x'); DROP TABLE objects; --"
+    generation = store.begin_listing("svc-data")
+    store.ingest_listing("svc-data", generation, [_info(evil)], None)
+    assert [t.key for t in store.claim("svc-data", 1)] == [evil]

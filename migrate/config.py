@@ -97,6 +97,9 @@ class PolicyConfig(_Frozen):
     max_bytes_per_wave: Size | None = None
     pilot_wave: bool = True
     bandwidth: Rate = 100 * 1024**2
+    retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    retry_max_time: Duration = 600
+    hook_timeout: Duration = 900
 
 
 class DataConfig(_Frozen):

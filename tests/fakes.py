@@ -75,10 +75,20 @@ class FakeSource:
         self.short_reads: set[str] = set()
         self._etags = itertools.count(1)
 
-    def add(self, container: str, key: str, body: bytes, *, md5: bool = True,
-            attributes: ObjectAttributes | None = None, tier: str | None = None) -> ObjectInfo:
+    def add(
+        self,
+        container: str,
+        key: str,
+        body: bytes,
+        *,
+        md5: bool = True,
+        attributes: ObjectAttributes | None = None,
+        tier: str | None = None,
+    ) -> ObjectInfo:
         info = ObjectInfo(
-            key=key, size=len(body), etag=f"0x{next(self._etags):08X}",
+            key=key,
+            size=len(body),
+            etag=f"0x{next(self._etags):08X}",
             md5=hashlib.md5(body).hexdigest() if md5 else None,  # noqa: S324
             last_modified=datetime.now(UTC),
             attributes=attributes or ObjectAttributes(content_type="application/octet-stream"),
@@ -91,13 +101,16 @@ class FakeSource:
         self.faults.check("list")
         if container not in self.containers:
             raise ObjectNotFound(f"container {container}")
-        keys = sorted((k for k in self.containers[container] if k.startswith(prefix)),
-                      key=lambda k: k.encode())
+        keys = sorted(
+            (k for k in self.containers[container] if k.startswith(prefix)),
+            key=lambda k: k.encode(),
+        )
         start = 0 if marker is None else keys.index(marker) + 1
         page = keys[start : start + self.capabilities.page_size]
         more = start + len(page) < len(keys)
-        return ListingPage([self.containers[container][k].info for k in page],
-                           page[-1] if more else None)
+        return ListingPage(
+            [self.containers[container][k].info for k in page], page[-1] if more else None
+        )
 
     def head(self, container: str, key: str) -> ObjectInfo | None:
         stored = self.containers.get(container, {}).get(key)
@@ -152,22 +165,39 @@ class FakeTarget:
         stored = self._bucket(bucket).get(key)
         return stored.info if stored else None
 
-    def _store(self, bucket: str, key: str, body: bytes, attributes: ObjectAttributes,
-               encryption: Encryption, etag: str) -> WriteResult:
+    def _store(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        attributes: ObjectAttributes,
+        encryption: Encryption,
+        etag: str,
+    ) -> WriteResult:
         if key in self.corrupt_keys:
             body = body[:-1] + bytes([body[-1] ^ 0xFF]) if body else b"x"
         lowered = {k.lower(): v for k, v in attributes.metadata.items()}
         info = ObjectInfo(
-            key=key, size=len(body), etag=etag,
-            md5=etag if "-" not in etag else None, last_modified=datetime.now(UTC),
+            key=key,
+            size=len(body),
+            etag=etag,
+            md5=etag if "-" not in etag else None,
+            last_modified=datetime.now(UTC),
             attributes=replace(attributes, metadata=lowered),
             encryption=encryption.mode if encryption.enabled else None,
         )
         self._bucket(bucket)[key] = _Stored(body, info)
         return WriteResult(etag)
 
-    def put(self, bucket: str, key: str, body: bytes, md5_hex: str, attributes: ObjectAttributes,
-            encryption: Encryption) -> WriteResult:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        md5_hex: str,
+        attributes: ObjectAttributes,
+        encryption: Encryption,
+    ) -> WriteResult:
         self.faults.check("put")
         self.mutations.append(f"put {key}")
         if hashlib.md5(body).hexdigest() != md5_hex:  # noqa: S324
@@ -175,11 +205,13 @@ class FakeTarget:
         stored_body = body
         if key in self.corrupt_keys:
             stored_body = body + b"!"
-        return self._store(bucket, key, stored_body, attributes, encryption,
-                           hashlib.md5(stored_body).hexdigest())  # noqa: S324
+        return self._store(
+            bucket, key, stored_body, attributes, encryption, hashlib.md5(stored_body).hexdigest()
+        )  # noqa: S324
 
-    def create_multipart(self, bucket: str, key: str, attributes: ObjectAttributes,
-                         encryption: Encryption) -> str:
+    def create_multipart(
+        self, bucket: str, key: str, attributes: ObjectAttributes, encryption: Encryption
+    ) -> str:
         self.faults.check("create_multipart")
         self.mutations.append(f"create_multipart {key}")
         self._bucket(bucket)
@@ -187,8 +219,9 @@ class FakeTarget:
         self.uploads[upload_id] = _Upload(bucket, key, attributes, encryption)
         return upload_id
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes,
-                    md5_hex: str) -> str:
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+    ) -> str:
         self.faults.check("upload_part")
         self.mutations.append(f"upload_part {key} {number}")
         upload = self.uploads.get(upload_id)
@@ -201,18 +234,22 @@ class FakeTarget:
         upload = self.uploads.get(upload_id)
         if upload is None:
             raise ObjectNotFound(upload_id)
-        return [PartInfo(n, len(b), hashlib.md5(b).hexdigest())  # noqa: S324
-                for n, b in sorted(upload.parts.items())]
+        return [
+            PartInfo(n, len(b), hashlib.md5(b).hexdigest())  # noqa: S324
+            for n, b in sorted(upload.parts.items())
+        ]
 
-    def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                           parts: Sequence[PartInfo]) -> WriteResult:
+    def complete_multipart(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[PartInfo]
+    ) -> WriteResult:
         self.faults.check("complete_multipart")
         self.mutations.append(f"complete_multipart {key}")
         upload = self.uploads.pop(upload_id)
         body = b"".join(upload.parts[p.number] for p in parts)
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts)).hexdigest()  # noqa: S324
-        return self._store(bucket, key, body, upload.attributes, upload.encryption,
-                           f"{digest}-{len(parts)}")
+        return self._store(
+            bucket, key, body, upload.attributes, upload.encryption, f"{digest}-{len(parts)}"
+        )
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         self.mutations.append(f"abort_multipart {key}")

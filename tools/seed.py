@@ -55,28 +55,55 @@ def blobs_for(container: str, objects: int, large: int, rnd: random.Random) -> I
     for index in range(objects):
         size = rnd.choice([0, 512, 2048, 8192, 16384, 32768]) if index % 17 else 65536
         key = f"{2020 + index % 5}/q{1 + index % 4}/{container}/extract-{index:05d}.parquet"
-        yield Blob(container, key, rnd.randbytes(size),
-                   {"content_type": "application/vnd.apache.parquet"},
-                   {"Dataset": container.upper(), "Batch": str(index // 50)},
-                   with_md5=index % 3 != 0)
+        yield Blob(
+            container,
+            key,
+            rnd.randbytes(size),
+            {"content_type": "application/vnd.apache.parquet"},
+            {"Dataset": container.upper(), "Batch": str(index // 50)},
+            with_md5=index % 3 != 0,
+        )
     report = json.dumps({"container": container, "objects": objects}).encode() * 20
-    yield Blob(container, "reports/summary.json.gz", gzip.compress(report),
-               {"content_type": "application/json", "content_encoding": "gzip",
-                "cache_control": "no-cache", "content_disposition": "attachment"},
-               {"Origin": "HDH"}, with_md5=True)
+    yield Blob(
+        container,
+        "reports/summary.json.gz",
+        gzip.compress(report),
+        {
+            "content_type": "application/json",
+            "content_encoding": "gzip",
+            "cache_control": "no-cache",
+            "content_disposition": "attachment",
+        },
+        {"Origin": "HDH"},
+        with_md5=True,
+    )
     for index in range(large):
-        yield Blob(container, f"large/cohort-{index}.bin", rnd.randbytes(24 * MiB + 1234 * index),
-                   {"content_type": "application/octet-stream"}, {}, with_md5=False)
+        yield Blob(
+            container,
+            f"large/cohort-{index}.bin",
+            rnd.randbytes(24 * MiB + 1234 * index),
+            {"content_type": "application/octet-stream"},
+            {},
+            with_md5=False,
+        )
 
 
 def special_blobs(container: str, rnd: random.Random) -> Iterator[Blob]:
     for key in SPECIAL_NAMES:
         body = b"" if key == "empty-marker" else rnd.randbytes(rnd.randint(1, 4096))
-        yield Blob(container, key, body, {"content_type": "text/plain", "content_language": "fr"},
-                   {"Source": "Synthetic"}, with_md5=True)
+        yield Blob(
+            container,
+            key,
+            body,
+            {"content_type": "text/plain", "content_language": "fr"},
+            {"Source": "Synthetic"},
+            with_md5=True,
+        )
 
 
-def seed(azurite_url: str, inventory: Path, objects: int, large: int, seed_value: int = 2026) -> int:
+def seed(
+    azurite_url: str, inventory: Path, objects: int, large: int, seed_value: int = 2026
+) -> int:
     rnd = random.Random(seed_value)
     containers = containers_of(inventory)
     blobs: list[Blob] = []
@@ -96,11 +123,23 @@ def seed(azurite_url: str, inventory: Path, objects: int, large: int, seed_value
 
     def put(blob: Blob) -> None:
         if blob.with_md5 or len(blob.body) < MiB:
-            writer().put_blob(blob.container, blob.key, blob.body, headers=blob.headers,
-                              metadata=blob.metadata, content_md5=blob.with_md5)
+            writer().put_blob(
+                blob.container,
+                blob.key,
+                blob.body,
+                headers=blob.headers,
+                metadata=blob.metadata,
+                content_md5=blob.with_md5,
+            )
         else:
-            writer().put_blob_in_blocks(blob.container, blob.key, blob.body, 4 * MiB,
-                                        headers=blob.headers, metadata=blob.metadata)
+            writer().put_blob_in_blocks(
+                blob.container,
+                blob.key,
+                blob.body,
+                4 * MiB,
+                headers=blob.headers,
+                metadata=blob.metadata,
+            )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(put, blobs))
@@ -108,8 +147,9 @@ def seed(azurite_url: str, inventory: Path, objects: int, large: int, seed_value
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--inventory", type=Path, default=Path("plans/hdh.yaml"))
     parser.add_argument("--azurite-url", required=True)
     parser.add_argument("--objects", type=int, default=100, help="small objects per container")

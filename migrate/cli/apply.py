@@ -28,6 +28,7 @@ from migrate.commands.apply import ApplyOptions, ApplyResult, apply, rehearse_ap
 from migrate.commands.loading import LoadedPlan, load_plan
 from migrate.errors import ExitCode, InvalidInput
 from migrate.executor.rehearsal import Rehearsal
+from migrate.executor.retry import RetryPolicy
 from migrate.units import format_bytes, format_duration
 
 
@@ -73,6 +74,7 @@ def apply_cmd(
         if executor != "local":
             raise InvalidInput(f"--executor {executor}: this version runs the local executor only")
         loaded = _load(plan_file, inventory, insecure)
+        policy = loaded.inventory.policy
         options = ApplyOptions(
             dry_run=dry_run,
             workers=workers,
@@ -80,6 +82,8 @@ def apply_cmd(
             only=tuple(only or ()),
             only_failed=only_failed,
             project=project,
+            hook_timeout=policy.hook_timeout,
+            retry=RetryPolicy(attempts=policy.retry_attempts, max_seconds=policy.retry_max_time),
         )
         url = state_url(state)
         env = dict(os.environ)

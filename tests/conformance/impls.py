@@ -29,8 +29,15 @@ class Seeder(Protocol):
 
     def container(self, name: str) -> None: ...
 
-    def add(self, container: str, key: str, body: bytes, attributes: ObjectAttributes,
-            *, md5: bool = True) -> None: ...
+    def add(
+        self,
+        container: str,
+        key: str,
+        body: bytes,
+        attributes: ObjectAttributes,
+        *,
+        md5: bool = True,
+    ) -> None: ...
 
 
 @dataclass
@@ -47,8 +54,15 @@ class _FakeSeeder:
     def container(self, name: str) -> None:
         self.fake.containers.setdefault(name, {})
 
-    def add(self, container: str, key: str, body: bytes, attributes: ObjectAttributes, *,
-            md5: bool = True) -> None:
+    def add(
+        self,
+        container: str,
+        key: str,
+        body: bytes,
+        attributes: ObjectAttributes,
+        *,
+        md5: bool = True,
+    ) -> None:
         self.fake.add(container, key, body, md5=md5, attributes=attributes)
 
 
@@ -59,10 +73,23 @@ class _LocalSeeder:
     def container(self, name: str) -> None:
         self.target.ensure_bucket(name, BucketSettings(Encryption("none")))
 
-    def add(self, container: str, key: str, body: bytes, attributes: ObjectAttributes, *,
-            md5: bool = True) -> None:
-        self.target.put(container, key, body, hashlib.md5(body).hexdigest(), attributes,  # noqa: S324
-                        Encryption("none"))
+    def add(
+        self,
+        container: str,
+        key: str,
+        body: bytes,
+        attributes: ObjectAttributes,
+        *,
+        md5: bool = True,
+    ) -> None:
+        self.target.put(
+            container,
+            key,
+            body,
+            hashlib.md5(body).hexdigest(),
+            attributes,  # noqa: S324
+            Encryption("none"),
+        )
 
 
 class _AzureSeeder:
@@ -72,17 +99,34 @@ class _AzureSeeder:
     def container(self, name: str) -> None:
         self.writer.create_container(name)
 
-    def add(self, container: str, key: str, body: bytes, attributes: ObjectAttributes, *,
-            md5: bool = True) -> None:
-        headers = {name: getattr(attributes, name) for name in (
-            "content_type", "content_encoding", "content_language", "content_disposition",
-            "cache_control") if getattr(attributes, name) is not None}
+    def add(
+        self,
+        container: str,
+        key: str,
+        body: bytes,
+        attributes: ObjectAttributes,
+        *,
+        md5: bool = True,
+    ) -> None:
+        headers = {
+            name: getattr(attributes, name)
+            for name in (
+                "content_type",
+                "content_encoding",
+                "content_language",
+                "content_disposition",
+                "cache_control",
+            )
+            if getattr(attributes, name) is not None
+        }
         if md5:
-            self.writer.put_blob(container, key, body, headers=headers,
-                                 metadata=attributes.metadata)
+            self.writer.put_blob(
+                container, key, body, headers=headers, metadata=attributes.metadata
+            )
         else:
-            self.writer.put_blob_in_blocks(container, key, body, 1024 * 1024, headers=headers,
-                                           metadata=attributes.metadata)
+            self.writer.put_blob_in_blocks(
+                container, key, body, 1024 * 1024, headers=headers, metadata=attributes.metadata
+            )
 
 
 def make_source(kind: str, tmp_path: Path, servers: emulators.Servers | None) -> SourceUnderTest:
@@ -103,6 +147,7 @@ def make_target(kind: str, tmp_path: Path, servers: emulators.Servers | None) ->
     if kind == "local":
         return LocalTarget(tmp_path)
     assert servers is not None
-    settings = S3Settings(servers.s3_url, "eu-west-2", emulators.S3_ACCESS_KEY,
-                          emulators.S3_SECRET_KEY)
+    settings = S3Settings(
+        servers.s3_url, "eu-west-2", emulators.S3_ACCESS_KEY, emulators.S3_SECRET_KEY
+    )
     return S3Target(settings, caps)

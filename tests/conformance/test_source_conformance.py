@@ -63,8 +63,11 @@ def test_reads_the_stored_bytes_and_attributes(under_test: SourceUnderTest, uniq
     under_test.seed.container(unique)
     body = gzip.compress(b"health data " * 100)
     attributes = ObjectAttributes(
-        content_type="application/json", content_encoding="gzip", content_language="fr-FR",
-        content_disposition="attachment; filename=x.json", cache_control="no-cache",
+        content_type="application/json",
+        content_encoding="gzip",
+        content_language="fr-FR",
+        content_disposition="attachment; filename=x.json",
+        cache_control="no-cache",
         metadata={"Origin": "HDH"},
     )
     under_test.seed.add(unique, "gz.json", body, attributes)

@@ -45,8 +45,11 @@ def test_ensure_bucket_is_idempotent(target: TargetStore, bucket: str) -> None:
 def test_put_then_head_keeps_bytes_and_attributes(target: TargetStore, bucket: str) -> None:
     body = os.urandom(3000)
     attributes = ObjectAttributes(
-        content_type="application/octet-stream", content_encoding="gzip",
-        content_language="fr", content_disposition="attachment", cache_control="max-age=60",
+        content_type="application/octet-stream",
+        content_encoding="gzip",
+        content_language="fr",
+        content_disposition="attachment",
+        cache_control="max-age=60",
         metadata={"Origin": "HDH", "migrate-sha256": hashlib.sha256(body).hexdigest()},
     )
     key = "dir/a b%#?+;é.bin"
@@ -63,7 +66,9 @@ def test_put_then_head_keeps_bytes_and_attributes(target: TargetStore, bucket: s
     assert info.attributes.content_disposition == "attachment"
     assert info.attributes.cache_control == "max-age=60"
     assert {k.lower(): v for k, v in info.attributes.metadata.items()} == {
-        "origin": "HDH", "migrate-sha256": hashlib.sha256(body).hexdigest()}
+        "origin": "HDH",
+        "migrate-sha256": hashlib.sha256(body).hexdigest(),
+    }
     assert _read(target, bucket, key) == body
 
 

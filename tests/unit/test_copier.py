@@ -32,11 +32,23 @@ class Sleeps(list[float]):
 def store(tmp_path: Path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
     plan = Plan(
-        inventory="i.yaml", inventory_sha256="0" * 64, created_at="x", tool_version="0",
+        inventory="i.yaml",
+        inventory_sha256="0" * 64,
+        created_at="x",
+        tool_version="0",
         waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
         units=[],
-        services={"svc-data": PlannedService(kind="object-store", depends_on=[], steps=[], wave=1,
-                                             criticality="low", container="src", bucket="dst")},
+        services={
+            "svc-data": PlannedService(
+                kind="object-store",
+                depends_on=[],
+                steps=[],
+                wave=1,
+                criticality="low",
+                container="src",
+                bucket="dst",
+            )
+        },
     )
     store.register_services(plan)
     return store
@@ -58,21 +70,42 @@ def target() -> FakeTarget:
 
 def task_for(source: FakeSource, key: str, task_id: int = 1) -> ObjectTask:
     info = source.containers["src"][key].info
-    return ObjectTask(task_id, "svc-data", key, info.size, info.etag, info.md5, info.attributes, 0,
-                      tier=info.tier, last_modified="2026-11-01T00:00:00+00:00")
+    return ObjectTask(
+        task_id,
+        "svc-data",
+        key,
+        info.size,
+        info.etag,
+        info.md5,
+        info.attributes,
+        0,
+        tier=info.tier,
+        last_modified="2026-11-01T00:00:00+00:00",
+    )
 
 
-def copier(source: FakeSource, target: FakeTarget, store: Store, sleeps: Sleeps | None = None,
-           attempts: int = 4) -> Copier:
-    return Copier(source, target, store, settings=SETTINGS,
-                  policy=RetryPolicy(attempts=attempts, max_seconds=3600),
-                  sleep=sleeps if sleeps is not None else Sleeps())
+def copier(
+    source: FakeSource,
+    target: FakeTarget,
+    store: Store,
+    sleeps: Sleeps | None = None,
+    attempts: int = 4,
+) -> Copier:
+    return Copier(
+        source,
+        target,
+        store,
+        settings=SETTINGS,
+        policy=RetryPolicy(attempts=attempts, max_seconds=3600),
+        sleep=sleeps if sleeps is not None else Sleeps(),
+    )
 
 
 def test_single_put_copies_bytes_attributes_and_hashes(source, target, store) -> None:
     body = os.urandom(3 * KiB)
-    attributes = ObjectAttributes(content_type="text/csv", cache_control="no-cache",
-                                  metadata={"Origin": "HDH"})
+    attributes = ObjectAttributes(
+        content_type="text/csv", cache_control="no-cache", metadata={"Origin": "HDH"}
+    )
     source.add("src", "a.csv", body, attributes=attributes)
     result = copier(source, target, store).copy(ROUTE, task_for(source, "a.csv"))
     assert result.status == "done"
@@ -109,8 +142,12 @@ def test_multipart_in_parts_sized_by_the_limits(source, target, store) -> None:
 
 def test_part_size_follows_max_parts() -> None:
     caps = TargetCapabilities(max_parts=1_000, min_part_size=5 * 1024 * 1024)
-    c = Copier(FakeSource(), FakeTarget(caps), None,  # type: ignore[arg-type]
-               settings=CopySettings(part_size=8 * 1024 * 1024))
+    c = Copier(
+        FakeSource(),
+        FakeTarget(caps),
+        None,  # type: ignore[arg-type]
+        settings=CopySettings(part_size=8 * 1024 * 1024),
+    )
     assert c.part_size_for(100 * 1024**3) == 103 * 1024 * 1024  # ceil(100 GiB / 1000), in MiB
     with pytest.raises(PermanentStorageError, match="part limit"):
         c.part_size_for(6 * 1024**4)
@@ -225,8 +262,9 @@ def test_a_source_changed_since_listing_is_not_copied(source, target, store) -> 
         ("ok", {}, "Archive", "rehydrate"),
     ],
 )
-def test_objects_that_cannot_be_copied_faithfully(source, target, store, key, metadata, tier,
-                                                  fragment) -> None:
+def test_objects_that_cannot_be_copied_faithfully(
+    source, target, store, key, metadata, tier, fragment
+) -> None:
     source.add("src", key, b"1", attributes=ObjectAttributes(metadata=metadata), tier=tier)
     result = copier(source, target, store).copy(ROUTE, task_for(source, key))
     assert result.status == "failed"

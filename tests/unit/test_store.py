@@ -20,11 +20,23 @@ from state.store import Store
 
 def _plan() -> Plan:
     return Plan(
-        inventory="i.yaml", inventory_sha256="0" * 64, created_at="x", tool_version="0",
+        inventory="i.yaml",
+        inventory_sha256="0" * 64,
+        created_at="x",
+        tool_version="0",
         waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
         units=[],
-        services={"svc-data": PlannedService(kind="object-store", depends_on=[], steps=[], wave=1,
-                                             criticality="low", container="src", bucket="dst")},
+        services={
+            "svc-data": PlannedService(
+                kind="object-store",
+                depends_on=[],
+                steps=[],
+                wave=1,
+                criticality="low",
+                container="src",
+                bucket="dst",
+            )
+        },
     )
 
 
@@ -72,8 +84,15 @@ def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:
 
 
 def _lock(run: str, pid: int = 1) -> LockInfo:
-    return LockInfo(run, "host-a", pid, "77", "alice", "2026-11-28T10:00:00.000000Z",
-                    "2026-11-28T10:00:00.000000Z")
+    return LockInfo(
+        run,
+        "host-a",
+        pid,
+        "77",
+        "alice",
+        "2026-11-28T10:00:00.000000Z",
+        "2026-11-28T10:00:00.000000Z",
+    )
 
 
 def test_one_apply_at_a_time(store: Store) -> None:
@@ -108,8 +127,9 @@ def test_listing_ingestion_counts_and_resets_changes(store: Store) -> None:
     store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
     store.finish_listing("svc-data")
     generation = store.begin_listing("svc-data")
-    counts = store.ingest_listing("svc-data", generation, [_info("a"), _info("b", "e2"),
-                                                          _info("c")], None)
+    counts = store.ingest_listing(
+        "svc-data", generation, [_info("a"), _info("b", "e2"), _info("c")], None
+    )
     assert (counts.new, counts.changed, counts.unchanged) == (1, 1, 1)
     pending = {t.key for t in store.claim("svc-data", 10)}
     assert pending == {"b", "c"}
@@ -135,9 +155,12 @@ def test_claimed_rows_left_by_a_crash_go_back_to_pending(store: Store) -> None:
 
 def test_names_that_collide_after_normalisation(store: Store) -> None:
     generation = store.begin_listing("svc-data")
-    store.ingest_listing("svc-data", generation,
-                         [_info("a//b"), _info("a/b"), _info("a/./c"), _info("a/c"), _info("x")],
-                         None)
+    store.ingest_listing(
+        "svc-data",
+        generation,
+        [_info("a//b"), _info("a/b"), _info("a/./c"), _info("a/c"), _info("x")],
+        None,
+    )
     pairs = dict(store.keys_colliding("svc-data"))
     assert pairs == {"a//b": "a/b", "a/b": "a//b", "a/./c": "a/c", "a/c": "a/./c"}
 

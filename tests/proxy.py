@@ -1,0 +1,117 @@
+"""A loopback HTTP proxy in front of a real server: records every request and injects faults
+(503 SlowDown with Retry-After, connection resets), for tests that the servers cannot fake."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+# decide(method, path, count) -> None (forward), "slowdown" or "reset"
+Decision = Callable[[str, str, int], str | None]
+
+
+@dataclass
+class Recorder:
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    faults: list[tuple[str, str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def mutating(self) -> list[tuple[str, str]]:
+        return [r for r in self.requests if r[0] in ("PUT", "POST", "DELETE", "PATCH")]
+
+
+class Proxy:
+    def __init__(self, upstream: str, decide: Decision | None = None) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.recorder = Recorder()
+        self.decide = decide or (lambda _m, _p, _c: None)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with proxy.recorder.lock:
+                    proxy.recorder.requests.append((self.command, self.path))
+                    count = len(proxy.recorder.requests)
+                decision = proxy.decide(self.command, self.path, count)
+                if decision == "reset":
+                    proxy.recorder.faults.append(("reset", self.command, self.path))
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if decision == "slowdown":
+                    proxy.recorder.faults.append(("slowdown", self.command, self.path))
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
+                self._forward(body)
+
+            def _forward(self, body: bytes) -> None:
+                upstream = http.client.HTTPConnection(
+                    proxy.upstream_host, proxy.upstream_port, timeout=60
+                )
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status, answer.reason)
+                head = self.command == "HEAD"
+                for name, value in answer.getheaders():
+                    lowered = name.lower()
+                    if lowered in ("transfer-encoding", "connection"):
+                        continue
+                    if lowered == "content-length" and not head:
+                        continue
+                    self.send_header(name, value)
+                if not head:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _any  # noqa: N815
+
+        return Handler

@@ -89,7 +89,7 @@ class FakeSource:
             key=key,
             size=len(body),
             etag=f"0x{next(self._etags):08X}",
-            md5=hashlib.md5(body).hexdigest() if md5 else None,  # noqa: S324
+            md5=hashlib.md5(body).hexdigest() if md5 else None,
             last_modified=datetime.now(UTC),
             attributes=attributes or ObjectAttributes(content_type="application/octet-stream"),
             tier=tier,
@@ -200,14 +200,14 @@ class FakeTarget:
     ) -> WriteResult:
         self.faults.check("put")
         self.mutations.append(f"put {key}")
-        if hashlib.md5(body).hexdigest() != md5_hex:  # noqa: S324
+        if hashlib.md5(body).hexdigest() != md5_hex:
             raise PermanentStorageError("BadDigest")
         stored_body = body
         if key in self.corrupt_keys:
             stored_body = body + b"!"
         return self._store(
             bucket, key, stored_body, attributes, encryption, hashlib.md5(stored_body).hexdigest()
-        )  # noqa: S324
+        )
 
     def create_multipart(
         self, bucket: str, key: str, attributes: ObjectAttributes, encryption: Encryption
@@ -228,15 +228,14 @@ class FakeTarget:
         if upload is None or upload.key != key:
             raise ObjectNotFound(upload_id)
         upload.parts[number] = body
-        return hashlib.md5(body).hexdigest()  # noqa: S324
+        return hashlib.md5(body).hexdigest()
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         upload = self.uploads.get(upload_id)
         if upload is None:
             raise ObjectNotFound(upload_id)
         return [
-            PartInfo(n, len(b), hashlib.md5(b).hexdigest())  # noqa: S324
-            for n, b in sorted(upload.parts.items())
+            PartInfo(n, len(b), hashlib.md5(b).hexdigest()) for n, b in sorted(upload.parts.items())
         ]
 
     def complete_multipart(
@@ -246,7 +245,7 @@ class FakeTarget:
         self.mutations.append(f"complete_multipart {key}")
         upload = self.uploads.pop(upload_id)
         body = b"".join(upload.parts[p.number] for p in parts)
-        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts)).hexdigest()  # noqa: S324
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts)).hexdigest()
         return self._store(
             bucket, key, body, upload.attributes, upload.encryption, f"{digest}-{len(parts)}"
         )

@@ -104,7 +104,7 @@ def special_blobs(container: str, rnd: random.Random) -> Iterator[Blob]:
 def seed(
     azurite_url: str, inventory: Path, objects: int, large: int, seed_value: int = 2026
 ) -> int:
-    rnd = random.Random(seed_value)
+    rnd = random.Random(seed_value)  # noqa: S311 - synthetic test data, not secrets
     containers = containers_of(inventory)
     blobs: list[Blob] = []
     for position, container in enumerate(containers):

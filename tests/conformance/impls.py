@@ -87,7 +87,7 @@ class _LocalSeeder:
             key,
             body,
             hashlib.md5(body).hexdigest(),
-            attributes,  # noqa: S324
+            attributes,
             Encryption("none"),
         )
 

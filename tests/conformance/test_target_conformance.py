@@ -18,7 +18,7 @@ MiB = 1024 * 1024
 
 
 def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()  # noqa: S324
+    return hashlib.md5(data).hexdigest()
 
 
 @pytest.fixture(params=KINDS)

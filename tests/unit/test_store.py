@@ -66,7 +66,7 @@ def test_files_are_private(tmp_path: Path, store: Store) -> None:
 def test_world_writable_folder_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "open"
     folder.mkdir()
-    os.chmod(folder, 0o777)
+    os.chmod(folder, 0o777)  # noqa: S103 - the unsafe folder under test
     with pytest.raises(RefusedForSafety, match="world-writable"):
         Store.open(f"sqlite:///{folder / 'state.db'}")
 
@@ -107,7 +107,8 @@ def test_one_apply_at_a_time(store: Store) -> None:
 def test_a_dead_holder_on_this_host_is_replaced(store: Store) -> None:
     store.acquire_lock(_lock("run-1"), holder_alive=lambda _: True)
     replaced = store.acquire_lock(_lock("run-2"), holder_alive=lambda _: False)
-    assert replaced is not None and replaced.run_id == "run-1"
+    assert replaced is not None
+    assert replaced.run_id == "run-1"
     assert store.lock_info().run_id == "run-2"  # type: ignore[union-attr]
 
 

@@ -108,3 +108,28 @@ def _assert_units_are_the_cycles(inventory: Inventory, plan: Plan) -> None:
     graph.add_edges_from((d, s.name) for s in inventory.services for d in s.depends_on)
     cycles = sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
     assert sorted(u.services for u in plan.units) == cycles
+
+
+def one_store_plan(service: str = "svc-data") -> Plan:
+    """A saved plan with one object-store service, for ledger and copier tests."""
+    from migrate.model import PlannedService, PlannedWave
+
+    return Plan(
+        inventory="i.yaml",
+        inventory_sha256="0" * 64,
+        created_at="x",
+        tool_version="0",
+        waves=[PlannedWave(index=1, services=[service], estimated_bytes=0, estimated_seconds=0)],
+        units=[],
+        services={
+            service: PlannedService(
+                kind="object-store",
+                depends_on=[],
+                steps=[],
+                wave=1,
+                criticality="low",
+                container="src",
+                bucket="dst",
+            )
+        },
+    )

@@ -120,16 +120,7 @@ def rehearse_apply(
 ) -> ApplyResult:
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
-    selected = select_services(loaded, options, store)
-    store.start_run(
-        identity.run_id,
-        plan_id,
-        dry_run=True,
-        host=identity.host,
-        pid=identity.pid,
-        operator=identity.operator,
-        options=_options(options),
-    )
+    selected = _start_run(loaded, store, options, identity, plan_id, dry_run=True)
     rehearsal = rehearse(loaded.plan, loaded.inventory, selected, source, store, capabilities)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
@@ -182,16 +173,7 @@ def _locked_apply(
     stop: threading.Event,
     plan_id: int,
 ) -> ApplyResult:
-    selected = select_services(loaded, options, store)
-    store.start_run(
-        identity.run_id,
-        plan_id,
-        dry_run=False,
-        host=identity.host,
-        pid=identity.pid,
-        operator=identity.operator,
-        options=_options(options),
-    )
+    selected = _start_run(loaded, store, options, identity, plan_id, dry_run=False)
     resumed = store.reset_interrupted(selected)
     if options.only_failed:
         store.retry_failed(selected)
@@ -238,6 +220,29 @@ def _locked_apply(
         }
         store.end_run(identity.run_id, status, _summary(result))
     return result
+
+
+def _start_run(
+    loaded: LoadedPlan,
+    store: Store,
+    options: ApplyOptions,
+    identity: Identity,
+    plan_id: int,
+    *,
+    dry_run: bool,
+) -> list[str]:
+    """Select the services (refusing an unfinished dependency) and record the run."""
+    selected = select_services(loaded, options, store)
+    store.start_run(
+        identity.run_id,
+        plan_id,
+        dry_run=dry_run,
+        host=identity.host,
+        pid=identity.pid,
+        operator=identity.operator,
+        options=_options(options),
+    )
+    return selected
 
 
 @contextmanager

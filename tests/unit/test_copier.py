@@ -12,11 +12,11 @@ from migrate.errors import PermanentStorageError, TransientStorageError
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
-from migrate.model import Plan, PlannedService, PlannedWave
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY
 from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
+from tests.planning import one_store_plan
 
 KiB = 1024
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
@@ -31,26 +31,7 @@ class Sleeps(list[float]):
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    plan = Plan(
-        inventory="i.yaml",
-        inventory_sha256="0" * 64,
-        created_at="x",
-        tool_version="0",
-        waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
-        units=[],
-        services={
-            "svc-data": PlannedService(
-                kind="object-store",
-                depends_on=[],
-                steps=[],
-                wave=1,
-                criticality="low",
-                container="src",
-                bucket="dst",
-            )
-        },
-    )
-    store.register_services(plan)
+    store.register_services(one_store_plan())
     return store
 
 

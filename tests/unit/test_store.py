@@ -12,38 +12,16 @@ from sqlalchemy import text
 
 from migrate.errors import RefusedForSafety, StateError, StateLocked
 from migrate.ledger import CopyResult, LockInfo
-from migrate.model import Plan, PlannedService, PlannedWave
 from migrate.ports import ObjectInfo
 from state.schema import meta
 from state.store import Store
-
-
-def _plan() -> Plan:
-    return Plan(
-        inventory="i.yaml",
-        inventory_sha256="0" * 64,
-        created_at="x",
-        tool_version="0",
-        waves=[PlannedWave(index=1, services=["svc-data"], estimated_bytes=0, estimated_seconds=0)],
-        units=[],
-        services={
-            "svc-data": PlannedService(
-                kind="object-store",
-                depends_on=[],
-                steps=[],
-                wave=1,
-                criticality="low",
-                container="src",
-                bucket="dst",
-            )
-        },
-    )
+from tests.planning import one_store_plan
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path / 'db' / 'state.db'}")
-    store.register_services(_plan())
+    store.register_services(one_store_plan())
     return store
 
 

@@ -97,6 +97,7 @@ class PolicyConfig(_Frozen):
     max_bytes_per_wave: Size | None = None
     pilot_wave: bool = True
     bandwidth: Rate = 100 * 1024**2
+    decommission_notice: Duration = 21 * 86400
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_time: Duration = 600
     hook_timeout: Duration = 900
@@ -109,6 +110,7 @@ class DataConfig(_Frozen):
     size_estimate: Size = 0
     object_estimate: Annotated[int, Field(ge=0)] | None = None
     propagate_deletes: bool = False
+    verify: Literal["listing", "hash", "deep"] = "hash"
 
 
 class HooksConfig(_Frozen):
@@ -144,6 +146,7 @@ class ServiceConfig(_Frozen):
     data: DataConfig | None = None
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     approval: list[str] = Field(default_factory=list)
+    on_budget_exceeded: Literal["hold", "rollback"] = "hold"
 
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:

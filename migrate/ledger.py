@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 from migrate.ports import ObjectAttributes, ObjectInfo
 
 ServiceState = Literal["pending", "running", "waiting-approval", "done", "failed", "rolled-back"]
-ObjectStatus = Literal["pending", "copying", "done", "failed"]
+ObjectStatus = Literal["pending", "copying", "done", "failed", "deleted"]
 StepStatus = Literal["started", "done", "failed", "waiting-approval", "skipped"]
 
 
@@ -85,9 +85,45 @@ class ServiceRecord:
     listing_complete: bool
     error: str | None = None
     done_steps: frozenset[str] = field(default_factory=frozenset)
+    throughput: float | None = None
+    freeze_started_at: str | None = None
+    freeze_seconds: float | None = None
+    cutover_at: str | None = None
+    rolled_back_at: str | None = None
+    decommissioned_at: str | None = None
+    verify_cursor: int = 0
 
 
-class Ledger(Protocol):
+@dataclass(frozen=True)
+class CopiedObject:
+    """What the ledger knows of an object it counts as copied."""
+
+    id: int
+    key: str
+    size: int
+    sha256: str | None
+    source_md5: str | None
+    target_etag: str | None
+    proof: str | None
+
+
+class VerifyLedger(Protocol):
+    def copied_after(self, service: str, after: str | None, limit: int) -> list[CopiedObject]:
+        """Copied objects in UTF-8 byte order of key, after ``after``."""
+        ...
+
+    def copied_slice(self, service: str, offset: int, limit: int) -> list[CopiedObject]:
+        """Copied objects by id, from ``offset`` (for rotating samples)."""
+        ...
+
+    def copied_count(self, service: str) -> int: ...
+
+    def not_copied(self, service: str, limit: int) -> list[tuple[str, str, str | None]]:
+        """(key, status, last error) of listed objects not copied (pending or failed)."""
+        ...
+
+
+class Ledger(VerifyLedger, Protocol):
     def service(self, name: str) -> ServiceRecord: ...
 
     def set_service_state(
@@ -131,6 +167,37 @@ class Ledger(Protocol):
     def keys_colliding(self, service: str) -> list[tuple[str, str]]:
         """(key, the key it collides with after normalisation) for the service's objects."""
         ...
+
+    def pending_bytes(self, service: str) -> tuple[int, int]:
+        """(objects, bytes) still to copy."""
+        ...
+
+    def retire_unlisted(self, service: str, generation: int) -> list[str]:
+        """After a complete listing: rows it did not see. Those never copied are retired at
+        once; the keys of those copied are returned (deleted at the source)."""
+        ...
+
+    def mark_deleted(self, service: str, keys: Sequence[str]) -> None: ...
+
+    def set_throughput(self, service: str, bytes_per_second: float) -> None: ...
+
+    def freeze_started(self, service: str, budget_seconds: int | None) -> None: ...
+
+    def freeze_finished(self, service: str) -> float | None:
+        """Record the end of the write freeze; returns its length in seconds."""
+        ...
+
+    def record_verification(
+        self, service: str, level: str, checked: int, differences: int, summary: str
+    ) -> None: ...
+
+    def set_verify_cursor(self, service: str, cursor: int) -> None: ...
+
+    def rolled_back(self, service: str, steps_to_redo: Sequence[str]) -> None: ...
+
+    def revoke_approval(self, service: str, step: str) -> None: ...
+
+    def approval_time(self, service: str, step: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

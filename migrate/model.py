@@ -49,6 +49,7 @@ class PlannedService(_Frozen):
     max_downtime_seconds: int | None = None
     approval: list[str] = Field(default_factory=list)
     propagate_deletes: bool = False
+    verify: str = "hash"
 
 
 class Plan(_Frozen):

@@ -1,13 +1,5 @@
-"""UTC timestamps as the ledger stores them."""
+"""UTC timestamps as the ledger stores them (shared with the leaf layer)."""
 
-from __future__ import annotations
+from migrate.timeutil import now_iso, parse_iso
 
-from datetime import UTC, datetime
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+__all__ = ["now_iso", "parse_iso"]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from migrate.ledger import CopyResult, ListingCounts, ObjectCounts, ObjectTask
+from migrate.ledger import CopiedObject, CopyResult, ListingCounts, ObjectCounts, ObjectTask
 from migrate.ports import ObjectAttributes, ObjectInfo
 from state.clock import now_iso
 from state.schema import objects
@@ -182,7 +182,7 @@ def fail_keys(connection: Connection, service: str, failures: Sequence[tuple[str
 def counts(connection: Connection, service: str) -> ObjectCounts:
     rows = connection.execute(
         select(objects.c.status, func.count(), func.coalesce(func.sum(objects.c.size), 0))
-        .where(objects.c.service == service)
+        .where(and_(objects.c.service == service, objects.c.status != "deleted"))
         .group_by(objects.c.status)
     ).all()
     by_status = {status: (int(n), int(size)) for status, n, size in rows}
@@ -219,3 +219,114 @@ def colliding(connection: Connection, service: str) -> list[tuple[str, str]]:
             others = [k for k in keys if k != key]
             pairs.append((key, others[0]))
     return pairs
+
+
+_COPIED_COLUMNS = (
+    objects.c.id,
+    objects.c.key,
+    objects.c.size,
+    objects.c.sha256,
+    objects.c.source_md5,
+    objects.c.target_etag,
+    objects.c.proof,
+)
+
+
+def _copied(rows: Any) -> list[CopiedObject]:
+    return [
+        CopiedObject(r.id, r.key, int(r.size), r.sha256, r.source_md5, r.target_etag, r.proof)
+        for r in rows
+    ]
+
+
+def copied_after(
+    connection: Connection, service: str, after: str | None, limit: int
+) -> list[CopiedObject]:
+    """Done rows in byte order of key (SQLite compares TEXT as UTF-8 bytes, like S3 lists)."""
+    query = select(*_COPIED_COLUMNS).where(
+        and_(objects.c.service == service, objects.c.status == "done")
+    )
+    if after is not None:
+        query = query.where(objects.c.key > after)
+    return _copied(connection.execute(query.order_by(objects.c.key).limit(limit)))
+
+
+def copied_slice(
+    connection: Connection, service: str, offset: int, limit: int
+) -> list[CopiedObject]:
+    query = (
+        select(*_COPIED_COLUMNS)
+        .where(and_(objects.c.service == service, objects.c.status == "done"))
+        .order_by(objects.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return _copied(connection.execute(query))
+
+
+def not_copied(
+    connection: Connection, service: str, limit: int
+) -> list[tuple[str, str, str | None]]:
+    rows = connection.execute(
+        select(objects.c.key, objects.c.status, objects.c.last_error)
+        .where(
+            and_(
+                objects.c.service == service, objects.c.status.in_(["pending", "copying", "failed"])
+            )
+        )
+        .order_by(objects.c.key)
+        .limit(limit)
+    ).all()
+    return [(r.key, r.status, r.last_error) for r in rows]
+
+
+def pending_bytes(connection: Connection, service: str) -> tuple[int, int]:
+    row = connection.execute(
+        select(func.count(), func.coalesce(func.sum(objects.c.size), 0)).where(
+            and_(objects.c.service == service, objects.c.status.in_(["pending", "copying"]))
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def retire_unlisted(connection: Connection, service: str, generation: int) -> list[str]:
+    unlisted = and_(objects.c.service == service, objects.c.generation < generation)
+    connection.execute(
+        update(objects)
+        .where(and_(unlisted, objects.c.status.in_(["pending", "copying", "failed"])))
+        .values(
+            status="deleted",
+            last_error="deleted at the source before it was copied",
+            updated_at=now_iso(),
+        )
+    )
+    return list(
+        connection.execute(
+            select(objects.c.key)
+            .where(and_(unlisted, objects.c.status == "done"))
+            .order_by(objects.c.key)
+        ).scalars()
+    )
+
+
+def mark_deleted(connection: Connection, service: str, keys: Sequence[str]) -> None:
+    stamp = now_iso()
+    for key in keys:
+        connection.execute(
+            update(objects)
+            .where(and_(objects.c.service == service, objects.c.key == key))
+            .values(
+                status="deleted",
+                last_error="deleted at the source; deleted on the target",
+                updated_at=stamp,
+            )
+        )
+
+
+def proof_counts(connection: Connection, service: str) -> dict[str, int]:
+    rows = connection.execute(
+        select(objects.c.proof, func.count())
+        .where(and_(objects.c.service == service, objects.c.status == "done"))
+        .group_by(objects.c.proof)
+    ).all()
+    return {str(proof): int(n) for proof, n in rows}

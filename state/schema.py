@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -87,6 +88,14 @@ services = Table(
     Column("listing_marker", Text),
     Column("listing_generation", Integer, nullable=False, default=0),
     Column("listing_complete", Boolean, nullable=False, default=False),
+    Column("throughput", Float),
+    Column("freeze_started_at", String(32)),
+    Column("freeze_seconds", Float),
+    Column("freeze_budget_seconds", Integer),
+    Column("cutover_at", String(32)),
+    Column("rolled_back_at", String(32)),
+    Column("decommissioned_at", String(32)),
+    Column("verify_cursor", Integer, nullable=False, default=0),
     Column("updated_at", String(32), nullable=False),
 )
 
@@ -149,6 +158,28 @@ uploads = Table(
     Column("upload_id", Text, nullable=False),
     Column("part_size", BigInteger, nullable=False),
     Column("started_at", String(32), nullable=False),
+)
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(63), nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("checked", Integer, nullable=False),
+    Column("differences", Integer, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("wave", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
 )
 
 rehearsals = Table(

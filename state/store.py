@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from migrate.errors import StateError, StateLocked
 from migrate.ledger import (
+    CopiedObject,
     CopyResult,
     KnownObject,
     ListingCounts,
@@ -32,8 +33,20 @@ from migrate.model import Plan
 from migrate.ports import ObjectInfo
 from state import engine as engines
 from state import objects as object_rows
-from state.clock import now_iso
-from state.schema import approvals, lock, objects, plans, rehearsals, runs, services, steps, uploads
+from state.clock import now_iso, parse_iso
+from state.schema import (
+    approvals,
+    evidence,
+    lock,
+    objects,
+    plans,
+    rehearsals,
+    runs,
+    services,
+    steps,
+    uploads,
+    verifications,
+)
 
 LOCK_NAME = "apply"
 
@@ -261,6 +274,13 @@ class Store:
                 listing_complete=bool(row.listing_complete),
                 error=row.error,
                 done_steps=frozenset(done),
+                throughput=row.throughput,
+                freeze_started_at=row.freeze_started_at,
+                freeze_seconds=row.freeze_seconds,
+                cutover_at=row.cutover_at,
+                rolled_back_at=row.rolled_back_at,
+                decommissioned_at=row.decommissioned_at,
+                verify_cursor=row.verify_cursor,
             )
 
     def set_service_state(
@@ -407,6 +427,142 @@ class Store:
     def done_count(self, service: str) -> tuple[int, int]:
         counts = self.counts(service)
         return counts.done, counts.bytes_done
+
+    def copied_after(self, service: str, after: str | None, limit: int) -> list[CopiedObject]:
+        with self.tx() as c:
+            return object_rows.copied_after(c, service, after, limit)
+
+    def copied_slice(self, service: str, offset: int, limit: int) -> list[CopiedObject]:
+        with self.tx() as c:
+            return object_rows.copied_slice(c, service, offset, limit)
+
+    def copied_count(self, service: str) -> int:
+        return self.counts(service).done
+
+    def not_copied(self, service: str, limit: int) -> list[tuple[str, str, str | None]]:
+        with self.tx() as c:
+            return object_rows.not_copied(c, service, limit)
+
+    def pending_bytes(self, service: str) -> tuple[int, int]:
+        with self.tx() as c:
+            return object_rows.pending_bytes(c, service)
+
+    def retire_unlisted(self, service: str, generation: int) -> list[str]:
+        with self.tx() as c:
+            return object_rows.retire_unlisted(c, service, generation)
+
+    def mark_deleted(self, service: str, keys: Sequence[str]) -> None:
+        if keys:
+            with self.tx() as c:
+                object_rows.mark_deleted(c, service, keys)
+
+    def _set(self, service: str, **values: Any) -> None:
+        with self.tx() as c:
+            c.execute(
+                update(services)
+                .where(services.c.name == service)
+                .values(updated_at=now_iso(), **values)
+            )
+
+    def set_throughput(self, service: str, bytes_per_second: float) -> None:
+        self._set(service, throughput=bytes_per_second)
+
+    def freeze_started(self, service: str, budget_seconds: int | None) -> None:
+        self._set(
+            service,
+            freeze_started_at=now_iso(),
+            freeze_seconds=None,
+            freeze_budget_seconds=budget_seconds,
+        )
+
+    def freeze_finished(self, service: str) -> float | None:
+        record = self.service(service)
+        if record.freeze_started_at is None:
+            return None
+        seconds = (parse_iso(now_iso()) - parse_iso(record.freeze_started_at)).total_seconds()
+        self._set(service, freeze_seconds=seconds, cutover_at=now_iso())
+        return seconds
+
+    def record_verification(
+        self, service: str, level: str, checked: int, differences: int, summary: str
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                verifications.insert().values(
+                    service=service,
+                    level=level,
+                    checked=checked,
+                    differences=differences,
+                    recorded_at=now_iso(),
+                    summary=summary,
+                )
+            )
+
+    def latest_verification(self, service: str) -> tuple[str, int, str] | None:
+        """(level, differences, recorded_at) of the last verification of the service."""
+        with self.tx() as c:
+            row = c.execute(
+                select(
+                    verifications.c.level, verifications.c.differences, verifications.c.recorded_at
+                )
+                .where(verifications.c.service == service)
+                .order_by(verifications.c.id.desc())
+                .limit(1)
+            ).first()
+        return (row.level, int(row.differences), row.recorded_at) if row else None
+
+    def set_verify_cursor(self, service: str, cursor: int) -> None:
+        self._set(service, verify_cursor=cursor)
+
+    def rolled_back(self, service: str, steps_to_redo: Sequence[str]) -> None:
+        with self.tx() as c:
+            c.execute(
+                delete(steps).where(
+                    and_(steps.c.service == service, steps.c.step.in_(list(steps_to_redo)))
+                )
+            )
+            c.execute(
+                update(services)
+                .where(services.c.name == service)
+                .values(
+                    state="rolled-back",
+                    rolled_back_at=now_iso(),
+                    freeze_started_at=None,
+                    cutover_at=None,
+                    error=None,
+                    updated_at=now_iso(),
+                )
+            )
+
+    def decommissioned(self, service: str) -> None:
+        self._set(service, decommissioned_at=now_iso())
+
+    def revoke_approval(self, service: str, step: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                delete(approvals).where(
+                    and_(approvals.c.service == service, approvals.c.step == step)
+                )
+            )
+
+    def approval_time(self, service: str, step: str) -> str | None:
+        with self.tx() as c:
+            found = c.execute(
+                select(approvals.c.approved_at).where(
+                    and_(approvals.c.service == service, approvals.c.step == step)
+                )
+            ).scalar()
+        return str(found) if found is not None else None
+
+    def record_evidence(self, wave: int, path: str, sha256: str) -> None:
+        with self.tx() as c:
+            c.execute(
+                evidence.insert().values(wave=wave, path=path, sha256=sha256, recorded_at=now_iso())
+            )
+
+    def proof_counts(self, service: str) -> dict[str, int]:
+        with self.tx() as c:
+            return object_rows.proof_counts(c, service)
 
     def keys_colliding(self, service: str) -> list[tuple[str, str]]:
         with self.tx() as c:

@@ -25,6 +25,7 @@ from migrate.cli.wiring import (
     target_capabilities,
 )
 from migrate.commands.apply import ApplyOptions, ApplyResult, apply, rehearse_apply
+from migrate.commands.evidence import evidence_folder
 from migrate.commands.loading import LoadedPlan, load_plan
 from migrate.errors import ExitCode, InvalidInput
 from migrate.executor.rehearsal import Rehearsal
@@ -66,6 +67,7 @@ def apply_cmd(
     state: StateOption = None,
 ) -> None:
     """Execute (or rehearse with --dry-run) the saved plan; resumes where a run stopped."""
+    from state.engine import sqlite_path
     from state.store import Store
 
     with guard():
@@ -84,6 +86,7 @@ def apply_cmd(
             project=project,
             hook_timeout=policy.hook_timeout,
             retry=RetryPolicy(attempts=policy.retry_attempts, max_seconds=policy.retry_max_time),
+            evidence_dir=evidence_folder(sqlite_path(state_url(state))),
         )
         url = state_url(state)
         env = dict(os.environ)
@@ -199,6 +202,8 @@ def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
     console.print(Text(line, style="bold"))
     for waiting in outcome.waiting:
         console.print(Text(f"  {waiting.message}", style="yellow"))
+    for path in result.evidence:
+        console.print(Text(f"Evidence: {path}"))
     if outcome.interrupted:
         console.print(Text("Run the same command again to resume.", style="yellow"))
 

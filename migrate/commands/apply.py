@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.copy import Copier, CopySettings
@@ -35,6 +37,7 @@ class ApplyOptions:
     only_failed: bool = False
     project: str | None = None
     hook_timeout: float = 900.0
+    evidence_dir: Path = Path(".migrate/evidence")
     copy: CopySettings = field(default_factory=CopySettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -58,6 +61,7 @@ class ApplyResult:
     counts: dict[str, ObjectCounts] = field(default_factory=dict)
     replaced_lock: LockInfo | None = None
     resumed_objects: int = 0
+    evidence: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -179,6 +183,12 @@ def _locked_apply(
         store.retry_failed(selected)
     result = ApplyResult(identity.run_id, selected, resumed_objects=resumed)
     status = "failed"
+    evidence_files: list[Path] = []
+
+    def record_evidence(wave: int, names: list[str]) -> None:
+        data = wave_evidence(store, loaded, wave, names, identity.run_id)
+        evidence_files.append(write_evidence(store, options.evidence_dir, data)[0])
+
     try:
         with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="copy") as pool:
             copier = Copier(
@@ -194,7 +204,9 @@ def _locked_apply(
                 policy=options.retry,
                 stop=stop,
             )
-            handlers = StepHandlers(store, target, mover, options.retry)
+            handlers = StepHandlers(
+                store, target, mover, options.retry, loaded.inventory.policy.bandwidth
+            )
             settings = RunSettings(
                 identity.run_id, identity.state_url, options.parallel_services, options.hook_timeout
             )
@@ -207,8 +219,10 @@ def _locked_apply(
                 progress,
                 settings,
                 stop,
+                on_wave_done=record_evidence,
             )
             result.outcome = runner.run()
+            result.evidence = evidence_files
         status = (
             "interrupted"
             if result.outcome.interrupted

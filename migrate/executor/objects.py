@@ -25,6 +25,7 @@ FLUSH_SECONDS = 1.0
 
 @dataclass
 class ListingSummary:
+    generation: int = 0
     new: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -68,7 +69,7 @@ class ObjectMover:
         """List the source into the ledger, page by page, resuming an interrupted pass."""
         generation = self.ledger.begin_listing(service)
         marker = self.ledger.service(service).listing_marker
-        summary = ListingSummary()
+        summary = ListingSummary(generation=generation)
         listed = 0
         size = 0
         while not self.stop.is_set():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -32,6 +33,7 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+T = TypeVar("T")
 
 
 class _Wait:
@@ -71,3 +73,11 @@ def retrying(
         reraise=True,
         before_sleep=before_sleep,
     )
+
+
+def retry_call(policy: RetryPolicy, call: Callable[[], T]) -> T:
+    """``call()`` under the retry policy (transient errors only)."""
+    for attempt in retrying(policy):
+        with attempt:
+            return call()
+    raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises

@@ -6,16 +6,19 @@ before is done.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from migrate.config import Inventory, ServiceConfig
 from migrate.executor.copy import Interrupted, Route
+from migrate.executor.rollback import roll_back
 from migrate.executor.progress import Progress
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
 from migrate.ledger import Ledger, ServiceState
 from migrate.model import Plan
 from migrate.ports import Encryption
+from migrate.timeutil import parse_iso, seconds_since
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Runner:
         progress: Progress,
         settings: RunSettings,
         stop: threading.Event,
+        on_wave_done: Callable[[int, list[str]], None] | None = None,
     ) -> None:
         self.plan = plan
         self.inventory = inventory
@@ -69,6 +73,7 @@ class Runner:
         self.progress = progress
         self.settings = settings
         self.stop = stop
+        self.on_wave_done = on_wave_done
         self._configs = {s.name: s for s in inventory.services}
         self._finished: dict[str, threading.Event] = {}
         self._outcomes: dict[str, ServiceOutcome] = {}
@@ -92,6 +97,8 @@ class Runner:
                 break
             if any(self._outcomes[n].state != "done" for n in names):
                 break  # the next wave waits for this one
+            if self.on_wave_done is not None:
+                self.on_wave_done(wave.index, names)
         return outcome
 
     def _run_wave(self, wave: int, names: list[str]) -> None:
@@ -160,6 +167,9 @@ class Runner:
                 message = f"cutover waits for {', '.join(waiting)} to be done first"
                 self.ledger.set_service_state(name, "pending", step, message)
                 return ServiceOutcome(name, "pending", step, message)
+            overrun = self._budget_overrun(service)
+            if overrun is not None:
+                return overrun
         if step in service.approval and not self.ledger.is_approved(name, step):
             message = f"waiting for `migrate approve {name} {step}`"
             self.ledger.step_finished(self.settings.run_id, name, step, "waiting-approval", message)
@@ -167,6 +177,48 @@ class Runner:
             self.progress.step(name, step, "waiting-approval", message)
             return ServiceOutcome(name, "waiting-approval", step, message)
         return None
+
+    def _budget_overrun(self, service: ServiceConfig) -> ServiceOutcome | None:
+        """Past the write-freeze budget before cutover: roll back, or hold for an approval
+        given after the budget ran out (an earlier approval does not count)."""
+        record = self.ledger.service(service.name)
+        budget = service.max_downtime
+        if budget is None or record.freeze_started_at is None:
+            return None
+        elapsed = seconds_since(record.freeze_started_at)
+        if elapsed <= budget:
+            return None
+        name = service.name
+        reason = f"the write freeze has lasted {elapsed:.0f} s, over the {budget} s budget"
+        if service.on_budget_exceeded == "rollback":
+            try:
+                detail = roll_back(
+                    self.ledger,
+                    service,
+                    wave=record.wave,
+                    run_id=self.settings.run_id,
+                    state_url=self.settings.state_url,
+                    hook_timeout=self.settings.hook_timeout,
+                    reason=reason,
+                )
+            except StepFailed as failure:
+                return ServiceOutcome(name, "failed", "rollback", str(failure))
+            self.progress.step(name, "rollback", "done", detail)
+            return ServiceOutcome(name, "rolled-back", "rollback", detail)
+        approved = self.ledger.approval_time(name, "cutover")
+        ran_out = parse_iso(record.freeze_started_at).timestamp() + budget
+        if approved is not None and parse_iso(approved).timestamp() > ran_out:
+            return None
+        message = (
+            f"{reason}: `migrate approve {name} cutover` to cut over anyway, "
+            f"or `migrate rollback {name}`"
+        )
+        self.ledger.step_finished(
+            self.settings.run_id, name, "cutover", "waiting-approval", message
+        )
+        self.ledger.set_service_state(name, "waiting-approval", "cutover", message)
+        self.progress.step(name, "cutover", "waiting-approval", message)
+        return ServiceOutcome(name, "waiting-approval", "cutover", message)
 
     def _dependencies_not_cut_over(self, service: ServiceConfig) -> list[str]:
         unit = next((set(u.services) for u in self.plan.units if service.name in u.services), set())
@@ -205,4 +257,6 @@ class Runner:
             prefix=planned.prefix,
             hook_timeout=self.settings.hook_timeout,
             tags=tags,
+            verify_level=planned.verify,
+            propagate_deletes=planned.propagate_deletes,
         )

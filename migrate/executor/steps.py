@@ -9,6 +9,8 @@ step runs at that step, after the step's own action.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,11 +18,15 @@ from migrate.config import ServiceConfig
 from migrate.errors import StorageError
 from migrate.executor.copy import Interrupted, Route
 from migrate.executor.hooks import run_hook
-from migrate.executor.objects import ObjectMover
+from migrate.executor.objects import ListingSummary, ObjectMover
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
-from migrate.ledger import Ledger
+from migrate.executor.verify import verify_service
+from migrate.ledger import Ledger, ObjectCounts
 from migrate.ports import BucketSettings, TargetStore
 from migrate.units import format_bytes
+
+
+MAX_CONVERGE_ROUNDS = 5
 
 
 class StepFailed(Exception):
@@ -38,6 +44,8 @@ class StepContext:
     prefix: str
     hook_timeout: float
     tags: dict[str, str]
+    verify_level: str = "hash"
+    propagate_deletes: bool = False
 
 
 class StepHandlers:
@@ -47,19 +55,25 @@ class StepHandlers:
         target: TargetStore,
         mover: ObjectMover,
         policy: RetryPolicy = DEFAULT_RETRY,
+        bandwidth: float = 100 * 1024**2,
     ) -> None:
         self.ledger = ledger
         self.target = target
         self.mover = mover
         self.policy = policy
+        self.bandwidth = bandwidth
 
     def run(self, ctx: StepContext) -> str:
         """Run one step; returns what it did (kept in the ledger). Raises StepFailed."""
         action = self._actions(ctx).get(ctx.step)
         detail = action(ctx) if action is not None else ""
+        if ctx.step == "freeze":
+            self.ledger.freeze_started(ctx.service.name, ctx.service.max_downtime)
         hook = ctx.service.hooks.for_step(ctx.step)
         if hook is not None:
             detail = _join(detail, self._hook(ctx, hook))
+        if ctx.step == "validate":
+            detail = _join(detail, self._freeze_window(ctx))
         return detail or "recorded (no hook)"
 
     def _actions(self, ctx: StepContext) -> dict[str, Callable[[StepContext], str]]:
@@ -68,8 +82,9 @@ class StepHandlers:
         return {
             "prepare": self._prepare,
             "replicate": self._replicate,
-            "verify": self._check_all_done,
-            "sync": self._replicate,
+            "verify": self._verify,
+            "freeze": self._converge,
+            "sync": self._sync,
             "validate": self._check_all_done,
         }
 
@@ -93,9 +108,7 @@ class StepHandlers:
             raise StepFailed(f"listing container '{route.container}': {error}") from None
         if self.mover.stop.is_set():
             raise Interrupted
-        counts = self.mover.copy_pending(route)
-        if self.mover.stop.is_set() and counts.pending:
-            raise Interrupted
+        counts = self._copy(ctx.service.name, route)
         detail = (
             f"listed {listing.new} new, {listing.changed} changed, {listing.unchanged} unchanged; "
             f"{counts.done}/{counts.total} objects done ({format_bytes(counts.bytes_done)})"
@@ -106,6 +119,117 @@ class StepHandlers:
                 "the causes, then `migrate apply --only-failed`"
             )
         return detail
+
+    def _copy(self, service: str, route: Route) -> ObjectCounts:
+        """Copy what is pending; remember the throughput it reached (for freeze planning)."""
+        before = self.ledger.counts(service).bytes_done
+        started = time.monotonic()
+        counts = self.mover.copy_pending(route)
+        elapsed = time.monotonic() - started
+        moved = counts.bytes_done - before
+        if moved > 0 and elapsed > 0:
+            self.ledger.set_throughput(service, moved / elapsed)
+        if self.mover.stop.is_set() and counts.pending:
+            raise Interrupted
+        return counts
+
+    def _verify(self, ctx: StepContext) -> str:
+        route = _route(ctx)
+        try:
+            report = verify_service(
+                ctx.service.name,
+                route.bucket,
+                self.ledger,
+                self.target,
+                level=ctx.verify_level,
+                policy=self.policy,
+            )
+        except StorageError as error:
+            raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None
+        self.ledger.record_verification(
+            ctx.service.name,
+            report.level,
+            report.checked,
+            len(report.differences),
+            json.dumps(report.summary()),
+        )
+        if not report.ok:
+            shown = "; ".join(f"{d.key!r}: {d.problem}" for d in report.differences[:10])
+            raise StepFailed(
+                f"verify ({report.level}) found {len(report.differences)} differences: {shown}"
+            )
+        proofs = ", ".join(f"{n} {proof}" for proof, n in sorted(report.proofs.items()))
+        return f"verify ({report.level}): {report.checked} objects, no difference ({proofs})"
+
+    def _converge(self, ctx: StepContext) -> str:
+        """Before the write freeze: sync until what is left fits the downtime budget."""
+        route = _route(ctx)
+        budget = ctx.service.max_downtime
+        rounds = 0
+        while True:
+            self._listing(ctx, route)
+            _, left = self.ledger.pending_bytes(ctx.service.name)
+            rate = self.ledger.service(ctx.service.name).throughput or self.bandwidth
+            estimate = left / rate
+            if budget is None or estimate <= budget / 2 or rounds >= MAX_CONVERGE_ROUNDS:
+                break
+            rounds += 1
+            self._copy(ctx.service.name, route)
+        return (
+            f"{rounds} sync rounds before the freeze; {format_bytes(left)} left, about "
+            f"{estimate:.1f} s at {format_bytes(rate)}/s"
+            + (f" (budget {budget} s)" if budget is not None else "")
+        )
+
+    def _listing(self, ctx: StepContext, route: Route) -> ListingSummary:
+        try:
+            listing = self.mover.inventory(ctx.service.name, route.container, ctx.prefix)
+        except StorageError as error:
+            raise StepFailed(f"listing container '{route.container}': {error}") from None
+        if self.mover.stop.is_set():
+            raise Interrupted
+        return listing
+
+    def _sync(self, ctx: StepContext) -> str:
+        """Under the freeze: the final delta, then deletions (only when asked, only clean)."""
+        route = _route(ctx)
+        listing = self._listing(ctx, route)
+        counts = self._copy(ctx.service.name, route)
+        if counts.failed or counts.pending:
+            raise StepFailed(
+                f"{counts.failed} failed and {counts.pending} pending objects after the final "
+                "sync; deletions were not propagated. Fix them, then apply again"
+            )
+        gone = self.ledger.retire_unlisted(ctx.service.name, listing.generation)
+        detail = (
+            f"final delta: {listing.new} new, {listing.changed} changed; "
+            f"{counts.done} objects on the target"
+        )
+        if not gone:
+            return detail
+        if not ctx.propagate_deletes:
+            return detail + (
+                f"; {len(gone)} deleted at the source kept on the target (propagate_deletes is off)"
+            )
+        for key in gone:
+            try:
+                for attempt in retrying(self.policy):
+                    with attempt:
+                        self.target.delete(route.bucket, key)
+            except StorageError as error:
+                raise StepFailed(f"deleting {key!r} from '{route.bucket}': {error}") from None
+        self.ledger.mark_deleted(ctx.service.name, gone)
+        return detail + f"; {len(gone)} deleted at the source, deleted on the target"
+
+    def _freeze_window(self, ctx: StepContext) -> str:
+        seconds = self.ledger.freeze_finished(ctx.service.name)
+        if seconds is None:
+            return ""
+        budget = ctx.service.max_downtime
+        if budget is None:
+            return f"write freeze lasted {seconds:.1f} s (no budget set)"
+        verdict = "within" if seconds <= budget else "OVER"
+        return f"write freeze lasted {seconds:.1f} s, {verdict} the {budget} s budget"
 
     def _check_all_done(self, ctx: StepContext) -> str:
         counts = self.ledger.counts(ctx.service.name)

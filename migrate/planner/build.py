@@ -86,4 +86,5 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         max_downtime_seconds=service.max_downtime,
         approval=list(service.approval),
         propagate_deletes=data.propagate_deletes if data else False,
+        verify=data.verify if data else "hash",
     )

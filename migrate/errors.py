@@ -107,5 +107,6 @@ class ObjectNotFound(PermanentStorageError):
     """The object (or its container) does not exist."""
 
 
-class ObjectChanged(TransientStorageError):
-    """The source object changed while it was read: the copy is taken again later."""
+class ObjectChanged(StorageError):
+    """The source object changed (or vanished) while it was read: this copy is void, and the
+    object is taken again after the next listing. Not retried at once: the listing is stale."""

@@ -12,7 +12,7 @@ from typing import Literal, Protocol
 from migrate.ports import ObjectAttributes, ObjectInfo
 
 ServiceState = Literal["pending", "running", "waiting-approval", "done", "failed", "rolled-back"]
-ObjectStatus = Literal["pending", "copying", "done", "failed", "deleted"]
+ObjectStatus = Literal["pending", "copying", "done", "failed", "deleted", "changed"]
 StepStatus = Literal["started", "done", "failed", "waiting-approval", "skipped"]
 
 
@@ -70,6 +70,7 @@ class ObjectCounts:
     done: int = 0
     failed: int = 0
     pending: int = 0
+    changed: int = 0
     bytes_total: int = 0
     bytes_done: int = 0
 

@@ -94,7 +94,10 @@ def ingest(
         index_elements=["service", "key"],
         set_={
             "generation": excluded.generation,
-            "status": case((changed_expr, "pending"), else_=objects.c.status),
+            "status": case(
+                (changed_expr | (objects.c.status == "changed"), "pending"),
+                else_=objects.c.status,
+            ),
             "attempts": case((changed_expr, 0), else_=objects.c.attempts),
             "size": excluded.size,
             "source_etag": excluded.source_etag,
@@ -192,6 +195,7 @@ def counts(connection: Connection, service: str) -> ObjectCounts:
         done=by_status.get("done", (0, 0))[0],
         failed=by_status.get("failed", (0, 0))[0],
         pending=total - by_status.get("done", (0, 0))[0] - by_status.get("failed", (0, 0))[0],
+        changed=by_status.get("changed", (0, 0))[0],
         bytes_total=sum(size for _, size in by_status.values()),
         bytes_done=by_status.get("done", (0, 0))[1],
     )
@@ -271,7 +275,8 @@ def not_copied(
         select(objects.c.key, objects.c.status, objects.c.last_error)
         .where(
             and_(
-                objects.c.service == service, objects.c.status.in_(["pending", "copying", "failed"])
+                objects.c.service == service,
+                objects.c.status.in_(["pending", "copying", "failed", "changed"]),
             )
         )
         .order_by(objects.c.key)
@@ -293,7 +298,7 @@ def retire_unlisted(connection: Connection, service: str, generation: int) -> li
     unlisted = and_(objects.c.service == service, objects.c.generation < generation)
     connection.execute(
         update(objects)
-        .where(and_(unlisted, objects.c.status.in_(["pending", "copying", "failed"])))
+        .where(and_(unlisted, objects.c.status.in_(["pending", "copying", "failed", "changed"])))
         .values(
             status="deleted",
             last_error="deleted at the source before it was copied",

@@ -122,6 +122,9 @@ class Copier:
                     result = self._copy_once(route, task)
         except Interrupted:
             return CopyResult(task.id, "pending", task.attempts, retries=retries)
+        except ObjectChanged as change:
+            self._abandon_upload(route, task)
+            return CopyResult(task.id, "changed", attempts, error=str(change), retries=retries)
         except ObjectNotFound as error:
             return CopyResult(
                 task.id,
@@ -155,7 +158,7 @@ class Copier:
                 hashes.update(chunk)
                 pieces.append(chunk)
         body = b"".join(pieces)
-        md5 = self._check_read(task, hashes)
+        md5 = self._check_read(route, task, hashes)
         written = self.target.put(
             route.bucket, task.key, body, md5, self._attributes(task, hashes), route.encryption
         )
@@ -199,7 +202,7 @@ class Copier:
                     route, task, upload_id, len(parts) + 1, bytes(buffer), hashes, existing
                 )
             )
-        self._check_read(task, hashes)
+        self._check_read(route, task, hashes)
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
         self.ledger.forget_upload(route.service, task.key)
         info = self._check_written(route, task, hashes, expect_md5_etag=False)
@@ -259,18 +262,25 @@ class Copier:
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _check_read(self, task: ObjectTask, hashes: _Hashes) -> str:
+    def _check_read(self, route: Route, task: ObjectTask, hashes: _Hashes) -> str:
+        """The bytes read are the object listed: same size, same MD5 when Azure has one, and
+        the source still has the listed ETag once the read is over (else it changed under us)."""
         md5 = hashes.md5.hexdigest()
+        anomaly = None
         if hashes.size != task.size:
+            anomaly = f"read {hashes.size} bytes, the listing said {task.size}"
+        elif task.md5 is not None and task.md5 != md5:
+            anomaly = "the bytes read do not match the source's Content-MD5"
+        now = self.source.head(route.container, task.key)
+        if now is None:
+            raise ObjectChanged(f"{task.key!r} was deleted at the source while it was read")
+        if now.etag != task.etag or now.size != task.size:
             raise ObjectChanged(
-                f"{task.key!r}: read {hashes.size} bytes, the listing said {task.size} "
-                "(short read or the blob changed); it is taken again"
+                f"{task.key!r} changed at the source while it was read; it is taken again "
+                "after the next listing"
             )
-        if task.md5 is not None and task.md5 != md5:
-            raise ObjectChanged(
-                f"{task.key!r}: the bytes read do not match the source's Content-MD5; "
-                "it is taken again"
-            )
+        if anomaly is not None:
+            raise TransientStorageError(f"{task.key!r}: {anomaly} (short or damaged read)")
         return md5
 
     def _check_written(

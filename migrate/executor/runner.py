@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from migrate.config import Inventory, ServiceConfig
 from migrate.executor.copy import Interrupted, Route
-from migrate.executor.rollback import roll_back
 from migrate.executor.progress import Progress
+from migrate.executor.rollback import roll_back
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
 from migrate.ledger import Ledger, ServiceState
 from migrate.model import Plan

@@ -25,7 +25,6 @@ from migrate.ledger import Ledger, ObjectCounts
 from migrate.ports import BucketSettings, TargetStore
 from migrate.units import format_bytes
 
-
 MAX_CONVERGE_ROUNDS = 5
 
 
@@ -101,14 +100,7 @@ class StepHandlers:
         return f"bucket '{route.bucket}' {verb} (encryption {route.encryption.mode})"
 
     def _replicate(self, ctx: StepContext) -> str:
-        route = _route(ctx)
-        try:
-            listing = self.mover.inventory(ctx.service.name, route.container, ctx.prefix)
-        except StorageError as error:
-            raise StepFailed(f"listing container '{route.container}': {error}") from None
-        if self.mover.stop.is_set():
-            raise Interrupted
-        counts = self._copy(ctx.service.name, route)
+        listing, counts = self._list_and_copy(ctx, _route(ctx))
         detail = (
             f"listed {listing.new} new, {listing.changed} changed, {listing.unchanged} unchanged; "
             f"{counts.done}/{counts.total} objects done ({format_bytes(counts.bytes_done)})"
@@ -119,6 +111,17 @@ class StepHandlers:
                 "the causes, then `migrate apply --only-failed`"
             )
         return detail
+
+    def _list_and_copy(self, ctx: StepContext, route: Route) -> tuple[ListingSummary, ObjectCounts]:
+        """List, copy; objects that changed while they were read are listed and taken again."""
+        listing = self._listing(ctx, route)
+        counts = self._copy(ctx.service.name, route)
+        rounds = 0
+        while counts.changed and rounds < MAX_CONVERGE_ROUNDS:
+            rounds += 1
+            listing = self._listing(ctx, route)
+            counts = self._copy(ctx.service.name, route)
+        return listing, counts
 
     def _copy(self, service: str, route: Route) -> ObjectCounts:
         """Copy what is pending; remember the throughput it reached (for freeze planning)."""
@@ -193,8 +196,7 @@ class StepHandlers:
     def _sync(self, ctx: StepContext) -> str:
         """Under the freeze: the final delta, then deletions (only when asked, only clean)."""
         route = _route(ctx)
-        listing = self._listing(ctx, route)
-        counts = self._copy(ctx.service.name, route)
+        listing, counts = self._list_and_copy(ctx, route)
         if counts.failed or counts.pending:
             raise StepFailed(
                 f"{counts.failed} failed and {counts.pending} pending objects after the final "

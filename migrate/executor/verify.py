@@ -19,8 +19,8 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterator
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 
 from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call

@@ -226,8 +226,26 @@ def test_a_source_changed_since_listing_is_not_copied(source, target, store) -> 
     source.add("src", "k", b"old")
     task = task_for(source, "k")
     source.add("src", "k", b"new!")
-    result = copier(source, target, store, attempts=1).copy(ROUTE, task)
-    assert result.status == "failed"
+    result = copier(source, target, store).copy(ROUTE, task)
+    assert result.status == "changed"
+    assert "k" not in target.buckets["dst"]
+    assert source.faults.calls.get("open") == 1  # not retried with a stale listing
+
+
+def test_a_source_changed_while_read_is_not_done(source, target, store) -> None:
+    source.add("src", "k", b"x" * 5000)
+    task = task_for(source, "k")
+
+    original_head = source.head
+
+    def head_after_change(container: str, key: str):  # type: ignore[no-untyped-def]
+        source.add("src", "k", b"y" * 5000)  # a writer replaced it while we were reading
+        return original_head(container, key)
+
+    source.head = head_after_change  # type: ignore[method-assign]
+    result = copier(source, target, store).copy(ROUTE, task)
+    assert result.status == "changed"
+    assert "while it was read" in (result.error or "")
     assert "k" not in target.buckets["dst"]
 
 

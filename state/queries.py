@@ -35,6 +35,7 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
             func.sum(case((objects.c.status == "failed", 1), else_=0)).label("failed"),
             func.coalesce(func.sum(objects.c.size), 0).label("bytes_total"),
         )
+        .where(objects.c.status != "deleted")
         .group_by(objects.c.service)
         .subquery()
     )

@@ -91,6 +91,11 @@ class Store:
             return int(key[0])
 
     def latest_plan(self) -> tuple[str, Plan] | None:
+        found = self.latest_plan_text()
+        return (found[0], Plan.model_validate_json(found[1])) if found else None
+
+    def latest_plan_text(self) -> tuple[str, str] | None:
+        """(fingerprint, JSON) of the plan of the latest real (not dry) run."""
         with self.tx() as c:
             row = c.execute(
                 select(plans.c.plan_sha256, plans.c.body)
@@ -99,7 +104,7 @@ class Store:
                 .order_by(runs.c.started_at.desc())
                 .limit(1)
             ).first()
-        return (row.plan_sha256, Plan.model_validate_json(row.body)) if row else None
+        return (row.plan_sha256, row.body) if row else None
 
     def any_plan(self) -> tuple[str, Plan] | None:
         """The plan recorded last, applied or only rehearsed."""

@@ -197,6 +197,7 @@ def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
         f"Apply {'interrupted' if outcome.interrupted else 'finished'}: "
         f"{states.count('done')} done, {states.count('failed')} failed, "
         f"{states.count('waiting-approval')} waiting for approval, "
+        f"{states.count('rolled-back')} rolled back, "
         f"{len(result.selected) - len(states)} not started."
     )
     console.print(Text(line, style="bold"))

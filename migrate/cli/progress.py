@@ -63,7 +63,7 @@ class TerminalProgress:
         self._bars.__exit__(None, None, None)
 
     def _say(self, text: str, style: str = "") -> None:
-        self._bars.console.print(Text(text, style=style))
+        self._bars.console.print(Text(text, style=style), soft_wrap=True)
 
     def wave(self, index: int, services: list[str]) -> None:
         with self._lock:

@@ -16,7 +16,8 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from migrate.errors import (
@@ -38,6 +39,7 @@ from migrate.ports import (
     Encryption,
     ObjectAttributes,
     ObjectInfo,
+    ObjectReader,
     PartInfo,
     SourceStore,
     TargetStore,
@@ -153,7 +155,7 @@ class Copier:
     def _single_put(self, route: Route, task: ObjectTask) -> CopyResult:
         hashes = _Hashes()
         pieces: list[bytes] = []
-        with self.source.open(route.container, task.key, task.etag) as reader:
+        with self._open_source(route, task) as reader:
             for chunk in reader.chunks(self.settings.chunk_size):
                 hashes.update(chunk)
                 pieces.append(chunk)
@@ -183,7 +185,7 @@ class Copier:
         hashes = _Hashes()
         parts: list[PartInfo] = []
         buffer = bytearray()
-        with self.source.open(route.container, task.key, task.etag) as reader:
+        with self._open_source(route, task) as reader:
             for chunk in reader.chunks(self.settings.chunk_size):
                 if self.stop.is_set():
                     raise Interrupted
@@ -259,6 +261,18 @@ class Copier:
         except StorageError:
             return  # left for `list_multipart_uploads` clean-up; the ledger still names it
         self.ledger.forget_upload(route.service, task.key)
+
+    @contextmanager
+    def _open_source(self, route: Route, task: ObjectTask) -> Iterator[ObjectReader]:
+        """Open the listed object; if it is gone, it was deleted since the listing: the next
+        listing retires it (a vanished object is a change, not a failure)."""
+        try:
+            with self.source.open(route.container, task.key, task.etag) as reader:
+                yield reader
+        except ObjectNotFound:
+            raise ObjectChanged(
+                f"{task.key!r} was deleted at the source after it was listed"
+            ) from None
 
     # -- checks ---------------------------------------------------------------------------
 

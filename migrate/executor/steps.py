@@ -196,16 +196,17 @@ class StepHandlers:
     def _sync(self, ctx: StepContext) -> str:
         """Under the freeze: the final delta, then deletions (only when asked, only clean)."""
         route = _route(ctx)
-        listing, counts = self._list_and_copy(ctx, route)
+        listing, _ = self._list_and_copy(ctx, route)
+        gone = self.ledger.retire_unlisted(ctx.service.name, listing.generation)
+        counts = self.ledger.counts(ctx.service.name)
         if counts.failed or counts.pending:
             raise StepFailed(
                 f"{counts.failed} failed and {counts.pending} pending objects after the final "
                 "sync; deletions were not propagated. Fix them, then apply again"
             )
-        gone = self.ledger.retire_unlisted(ctx.service.name, listing.generation)
         detail = (
             f"final delta: {listing.new} new, {listing.changed} changed; "
-            f"{counts.done} objects on the target"
+            f"{counts.done} objects copied"
         )
         if not gone:
             return detail

@@ -47,6 +47,7 @@ class VerifyReport:
     differences: list[Difference] = field(default_factory=list)
     proofs: Counter[str] = field(default_factory=Counter)
     not_copied: int = 0
+    in_flight: int = 0
     deep_checked: int = 0
     next_cursor: int | None = None
 
@@ -61,6 +62,7 @@ class VerifyReport:
             "checked": self.checked,
             "deep_checked": self.deep_checked,
             "not_copied": self.not_copied,
+            "in_flight": self.in_flight,
             "differences": [{"key": d.key, "problem": d.problem} for d in self.differences],
             "proofs": dict(self.proofs),
         }
@@ -78,12 +80,13 @@ def verify_service(
     policy: RetryPolicy = DEFAULT_RETRY,
 ) -> VerifyReport:
     report = VerifyReport(service, level if sample_pct is None else f"sample:{sample_pct:g}%")
-    pending = ledger.not_copied(service, 1000)
-    report.not_copied = len(pending)
-    for key, status, error in pending[:50]:
-        report.differences.append(
-            Difference(key, f"not copied ({status}{': ' + error if error else ''})")
-        )
+    for key, status, error in ledger.not_copied(service, 1000):
+        if status == "failed":  # pending or changed: still moving while the source is live
+            report.not_copied += 1
+            if report.not_copied <= 50:
+                report.differences.append(Difference(key, f"not copied: {error or status}"))
+        else:
+            report.in_flight += 1
     deep_ids: set[int] | None = None
     if sample_pct is not None:
         deep_ids, report.next_cursor = _sample(service, ledger, sample_pct, cursor)

@@ -1,0 +1,205 @@
+"""`migrate verify`, `migrate rollback`, `migrate decommission` (on the applied plan)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
+from migrate.cli.wiring import build_target, holder_alive, identity
+from migrate.commands.evidence import evidence_folder
+from migrate.commands.lifecycle import decommission, rollback, verify
+from migrate.commands.loading import LoadedPlan, load_plan
+from migrate.errors import ExitCode, InvalidInput
+from migrate.executor.retry import RetryPolicy
+from migrate.ledger import LockInfo
+from migrate.timeutil import now_iso
+
+if TYPE_CHECKING:
+    from state.store import Store
+
+InventoryOption = Annotated[
+    Path | None,
+    typer.Option("--inventory", help="Read the inventory from here, not from the plan's path."),
+]
+
+
+def _applied(store: Store, inventory: Path | None, insecure: bool) -> LoadedPlan:
+    found = store.latest_plan_text()
+    if found is None:
+        raise InvalidInput("no plan has been applied with this state database yet")
+    from migrate import planfile
+
+    plan = planfile.loads(found[1], "the applied plan")
+    path = inventory or Path(plan.inventory)
+    return load_plan(
+        found[1],
+        "the applied plan",
+        read_input(path),
+        str(path),
+        dict(os.environ),
+        insecure=insecure,
+    )
+
+
+@app.command("verify")
+def verify_cmd(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Services (default: all stores).")
+    ] = None,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Re-read and hash every target object.")
+    ] = False,
+    sample: Annotated[
+        float | None, typer.Option("--sample", help="Re-read a rotating PCT of the objects.")
+    ] = None,
+    inventory: InventoryOption = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Accept plain-http endpoints.")
+    ] = False,
+    state: StateOption = None,
+) -> None:
+    """Compare source and target again for the applied plan; exit 1 names every difference."""
+    from state.engine import sqlite_path
+    from state.store import Store
+
+    with guard():
+        url = state_url(state)
+        store = Store.open(url)
+        try:
+            loaded = _applied(store, inventory, insecure)
+            policy = loaded.inventory.policy
+            target = build_target(loaded.inventory, dict(os.environ), 8)
+            result = verify(
+                loaded,
+                store,
+                target,
+                list(services or []),
+                level="deep" if deep else "hash",
+                sample_pct=sample,
+                evidence_dir=evidence_folder(sqlite_path(url)),
+                policy=RetryPolicy(policy.retry_attempts, policy.retry_max_time),
+                run_id=identity(url, None).run_id,
+            )
+        finally:
+            store.close()
+        console = stdout_console()
+        table = Table(title="Verification", title_justify="left")
+        for column in ("Service", "Level", "Checked", "Re-read", "Differences", "Proof per object"):
+            table.add_column(column, overflow="fold")
+        for report in result.reports:
+            proofs = "\n".join(f"{n}: {proof}" for proof, n in sorted(report.proofs.items()))
+            table.add_row(
+                Text(report.service),
+                report.level,
+                str(report.checked),
+                str(report.deep_checked),
+                str(len(report.differences)),
+                Text(proofs),
+            )
+        console.print(table)
+        for report in result.reports:
+            for difference in report.differences:
+                console.print(
+                    Text(
+                        f"  {report.service}: {difference.key!r}: {difference.problem}", style="red"
+                    )
+                )
+        for path in result.evidence:
+            console.print(Text(f"Evidence: {path}"))
+        differences = sum(len(r.differences) for r in result.reports)
+        console.print(
+            Text(
+                f"Verify: {differences} differences in {len(result.reports)} services.",
+                style="bold",
+            )
+        )
+        if not result.ok:
+            raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _lock(url: str, operator: str | None) -> tuple[LockInfo, str]:
+    who = identity(url, operator)
+    stamp = now_iso()
+    return LockInfo(
+        who.run_id, who.host, who.pid, who.pid_start, who.operator, stamp, stamp
+    ), who.run_id
+
+
+@app.command("rollback")
+def rollback_cmd(
+    service: Annotated[str, typer.Argument(help="The service to roll back.")],
+    cascade: Annotated[
+        bool, typer.Option("--cascade", help="Roll back its cut-over dependents first.")
+    ] = False,
+    inventory: InventoryOption = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who rolls back.")] = None,
+    state: StateOption = None,
+) -> None:
+    """Undo a cutover that has not been decommissioned (runs the rollback hook)."""
+    from state.store import Store
+
+    with guard():
+        url = state_url(state)
+        store = Store.open(url)
+        try:
+            loaded = _applied(store, inventory, insecure=True)
+            lock, run_id = _lock(url, operator)
+            done = rollback(
+                loaded,
+                store,
+                service,
+                cascade=cascade,
+                run_id=run_id,
+                state_url=url,
+                hook_timeout=loaded.inventory.policy.hook_timeout,
+                lock=lock,
+                holder_alive=holder_alive,
+            )
+        finally:
+            store.close()
+        console = stdout_console()
+        for name, detail in done:
+            console.print(Text(f"{name}: {detail}"))
+        console.print(
+            Text(
+                f"Rolled back {len(done)} service(s); the source was not touched. "
+                "`migrate apply` takes them through freeze and cutover again.",
+                style="bold",
+            )
+        )
+
+
+@app.command("decommission")
+def decommission_cmd(
+    service: Annotated[str, typer.Argument(help="The service whose source side retires.")],
+    inventory: InventoryOption = None,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who decommissions.")] = None,
+    state: StateOption = None,
+) -> None:
+    """Retire the source side: only verified, approved and past the notice period."""
+    from state.store import Store
+
+    with guard():
+        url = state_url(state)
+        store = Store.open(url)
+        try:
+            loaded = _applied(store, inventory, insecure=True)
+            result = decommission(
+                loaded,
+                store,
+                service,
+                run_id=identity(url, operator).run_id,
+                state_url=url,
+                hook_timeout=loaded.inventory.policy.hook_timeout,
+            )
+        finally:
+            store.close()
+        stdout_console().print(
+            Text(f"Decommissioned {result.service}: {result.detail}.", style="bold")
+        )

@@ -1,0 +1,244 @@
+"""``migrate verify``, ``rollback`` and ``decommission``: after the copy, on the applied plan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrate.commands.evidence import wave_evidence, write_evidence
+from migrate.commands.loading import LoadedPlan
+from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
+from migrate.executor.hooks import run_hook
+from migrate.executor.retry import RetryPolicy
+from migrate.executor.rollback import roll_back
+from migrate.executor.steps import StepFailed
+from migrate.executor.verify import VerifyReport, verify_service
+from migrate.ledger import LockInfo
+from migrate.ports import TargetStore
+from migrate.timeutil import now_iso, seconds_since
+from state.store import Store
+
+
+@dataclass
+class VerifyResult:
+    reports: list[VerifyReport] = field(default_factory=list)
+    evidence: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(report.ok for report in self.reports)
+
+
+def verify(
+    loaded: LoadedPlan,
+    store: Store,
+    target: TargetStore,
+    services: list[str],
+    *,
+    level: str,
+    sample_pct: float | None,
+    policy: RetryPolicy,
+    evidence_dir: Path,
+    run_id: str,
+) -> VerifyResult:
+    plan = loaded.plan
+    stores = [n for n, s in plan.services.items() if s.bucket is not None]
+    unknown = [n for n in services if n not in plan.services]
+    if unknown:
+        raise InvalidInput(f"not in the applied plan: {', '.join(unknown)}")
+    not_stores = [n for n in services if n not in stores]
+    if not_stores:
+        raise InvalidInput(f"not object stores, nothing to verify: {', '.join(not_stores)}")
+    chosen = services or stores
+    if sample_pct is not None and not 0 < sample_pct <= 100:
+        raise InvalidInput(f"--sample {sample_pct}: give a percentage above 0, at most 100")
+    result = VerifyResult()
+    for name in chosen:
+        bucket = plan.services[name].bucket
+        if bucket is None:
+            continue
+        record = store.service(name)
+        report = verify_service(
+            name,
+            bucket,
+            store,
+            target,
+            level=level,
+            sample_pct=sample_pct,
+            cursor=record.verify_cursor,
+            policy=policy,
+        )
+        if report.next_cursor is not None:
+            store.set_verify_cursor(name, report.next_cursor)
+        store.record_verification(
+            name,
+            report.level,
+            report.checked,
+            len(report.differences),
+            json.dumps(report.summary()),
+        )
+        result.reports.append(report)
+    waves = sorted({plan.services[n].wave for n in chosen})
+    for wave in waves:
+        names = [n for n in chosen if plan.services[n].wave == wave]
+        data = wave_evidence(store, loaded, wave, names, run_id, kind="verify")
+        data["verify"] = {r.service: r.summary() for r in result.reports if r.service in names}
+        result.evidence.append(write_evidence(store, evidence_dir, data)[0])
+    return result
+
+
+def _dependents_cut_over(loaded: LoadedPlan, store: Store, name: str) -> list[str]:
+    found = []
+    for other, planned in loaded.plan.services.items():
+        if name in planned.depends_on and other != name:
+            record = store.service(other)
+            if "cutover" in record.done_steps and record.state != "rolled-back":
+                found.append(other)
+    return found
+
+
+def rollback(
+    loaded: LoadedPlan,
+    store: Store,
+    name: str,
+    *,
+    cascade: bool,
+    run_id: str,
+    state_url: str,
+    hook_timeout: float,
+    lock: LockInfo,
+    holder_alive: Callable[[LockInfo], bool | None],
+) -> list[tuple[str, str]]:
+    """Roll back ``name`` (and, with cascade, its cut-over dependents first)."""
+    if name not in loaded.plan.services:
+        raise InvalidInput(f"service '{name}' is not in the applied plan")
+    order = _rollback_order(loaded, store, name, cascade)
+    store.acquire_lock(lock, holder_alive=holder_alive)
+    done: list[tuple[str, str]] = []
+    try:
+        configs = {s.name: s for s in loaded.inventory.services}
+        for service in order:
+            record = store.service(service)
+            detail = roll_back(
+                store,
+                configs[service],
+                wave=record.wave,
+                run_id=run_id,
+                state_url=state_url,
+                hook_timeout=hook_timeout,
+                reason=f"`migrate rollback {name}`",
+            )
+            done.append((service, detail))
+    except StepFailed as failure:
+        raise RefusedForSafety(f"rollback stopped: {failure}") from None
+    finally:
+        store.release_lock(lock.run_id)
+    return done
+
+
+def _rollback_order(loaded: LoadedPlan, store: Store, name: str, cascade: bool) -> list[str]:
+    record = store.service(name)
+    if record.decommissioned_at is not None:
+        raise RefusedForSafety(
+            f"{name} was decommissioned on {record.decommissioned_at}: there is no source "
+            "side to roll back to"
+        )
+    if record.state == "rolled-back":
+        raise RefusedForSafety(f"{name} is already rolled back")
+    if record.freeze_started_at is None and "cutover" not in record.done_steps:
+        raise RefusedForSafety(f"{name} has not been frozen or cut over: nothing to roll back")
+    order: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        dependents = _dependents_cut_over(loaded, store, current)
+        if dependents and not cascade:
+            raise RefusedForSafety(
+                f"{', '.join(dependents)} depend on {current} and are cut over: roll them back "
+                f"first, or use --cascade"
+            )
+        order.append(current)
+        pending.extend(d for d in dependents if d not in order)
+    return _dependents_first(loaded, order)
+
+
+def _dependents_first(loaded: LoadedPlan, names: list[str]) -> list[str]:
+    """Later waves first; in a wave, the reverse of the execution order."""
+    position = {n: (w.index, i) for w in loaded.plan.waves for i, n in enumerate(w.services)}
+    return sorted(set(names), key=lambda n: position[n], reverse=True)
+
+
+@dataclass(frozen=True)
+class DecommissionResult:
+    service: str
+    detail: str
+
+
+def decommission(
+    loaded: LoadedPlan,
+    store: Store,
+    name: str,
+    *,
+    run_id: str,
+    state_url: str,
+    hook_timeout: float,
+) -> DecommissionResult:
+    if name not in loaded.plan.services:
+        raise InvalidInput(f"service '{name}' is not in the applied plan")
+    record = store.service(name)
+    refusals = _decommission_refusals(loaded, store, name)
+    if refusals:
+        raise RefusedForSafety(f"{name} cannot be decommissioned: " + "; ".join(refusals))
+    detail = "recorded (no hook: source data is left as it is)"
+    config = next(s for s in loaded.inventory.services if s.name == name)
+    if config.hooks.decommission is not None:
+        result = run_hook(
+            config.hooks.decommission,
+            {
+                "MIGRATE_SERVICE": name,
+                "MIGRATE_STEP": "decommission",
+                "MIGRATE_WAVE": str(record.wave),
+                "MIGRATE_RUN": run_id,
+                "MIGRATE_STATE_URL": state_url,
+            },
+            hook_timeout,
+        )
+        if not result.ok:
+            store.step_finished(run_id, name, "decommission", "failed", result.output[-2000:])
+            raise MigrateError(f"decommission {result.describe()}: {result.output.strip()}")
+        detail = result.describe()
+    store.decommissioned(name)
+    store.step_finished(run_id, name, "decommission", "done", f"{detail} at {now_iso()}")
+    return DecommissionResult(name, detail)
+
+
+def _decommission_refusals(loaded: LoadedPlan, store: Store, name: str) -> list[str]:
+    record = store.service(name)
+    refusals: list[str] = []
+    if record.decommissioned_at is not None:
+        refusals.append(f"it was decommissioned on {record.decommissioned_at}")
+    if record.state != "done" or "validate" not in record.done_steps:
+        refusals.append(f"it is not cut over and validated (state {record.state})")
+    if loaded.plan.services[name].bucket is not None:
+        latest = store.latest_verification(name)
+        if latest is None:
+            refusals.append("it was never verified")
+        elif latest[1]:
+            refusals.append(
+                f"its last verification ({latest[0]}, {latest[2]}) found {latest[1]} differences"
+            )
+    if not store.is_approved(name, "decommission"):
+        refusals.append(f"no approval: `migrate approve {name} decommission`")
+    notice = loaded.inventory.policy.decommission_notice
+    if record.cutover_at is not None:
+        waited = seconds_since(record.cutover_at)
+        if waited < notice:
+            refusals.append(
+                f"the notice period is not over: cut over {waited / 86400:.1f} days ago, "
+                f"the policy asks {notice / 86400:.1f} days"
+            )
+    elif not refusals:
+        refusals.append("no cutover time is recorded")
+    return refusals

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from state.schema import objects, services
+from state.schema import evidence, objects, services, steps
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class ServiceProgress:
     bytes_total: int
     bytes_done: int
     updated_at: str
+    freeze_seconds: float | None = None
+    freeze_budget_seconds: int | None = None
+    freeze_started_at: str | None = None
+    cutover_at: str | None = None
+    decommissioned_at: str | None = None
 
 
 def service_progress(connection: Connection) -> list[ServiceProgress]:
@@ -73,6 +78,11 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
             bytes_total=int(r.bytes_total or 0),
             bytes_done=int(r.bytes_done or 0),
             updated_at=r.updated_at,
+            freeze_seconds=r.freeze_seconds,
+            freeze_budget_seconds=r.freeze_budget_seconds,
+            freeze_started_at=r.freeze_started_at,
+            cutover_at=r.cutover_at,
+            decommissioned_at=r.decommissioned_at,
         )
         for r in rows
     ]
@@ -86,3 +96,84 @@ def failures(connection: Connection, service: str, limit: int) -> list[tuple[str
         .limit(limit)
     ).all()
     return [(r.key, r.last_error or "") for r in rows]
+
+
+@dataclass(frozen=True)
+class StepRow:
+    service: str
+    step: str
+    status: str
+    attempts: int
+    started_at: str | None
+    ended_at: str | None
+    detail: str | None
+
+
+def steps_of(connection: Connection, service: str | None = None) -> list[StepRow]:
+    query = select(steps).order_by(steps.c.service, steps.c.started_at)
+    if service is not None:
+        query = query.where(steps.c.service == service)
+    return [
+        StepRow(
+            r.service, r.step, r.status, int(r.attempts or 0), r.started_at, r.ended_at, r.detail
+        )
+        for r in connection.execute(query)
+    ]
+
+
+def throughput_series(connection: Connection, since: str) -> list[tuple[str, int, int]]:
+    """(minute, objects, bytes) of objects done per minute since ``since`` (ISO UTC)."""
+    minute = func.substr(objects.c.updated_at, 1, 16)
+    rows = connection.execute(
+        select(minute, func.count(), func.coalesce(func.sum(objects.c.size), 0))
+        .where(and_(objects.c.status == "done", objects.c.updated_at >= since))
+        .group_by(minute)
+        .order_by(minute)
+    ).all()
+    return [(str(m), int(n), int(b)) for m, n, b in rows]
+
+
+def recent_bytes(connection: Connection, since: str) -> dict[str, int]:
+    """Bytes done per service since ``since``, for rates."""
+    rows = connection.execute(
+        select(objects.c.service, func.coalesce(func.sum(objects.c.size), 0))
+        .where(and_(objects.c.status == "done", objects.c.updated_at >= since))
+        .group_by(objects.c.service)
+    ).all()
+    return {str(s): int(b) for s, b in rows}
+
+
+def retries_total(connection: Connection) -> dict[str, int]:
+    rows = connection.execute(
+        select(objects.c.service, func.coalesce(func.sum(objects.c.retries), 0)).group_by(
+            objects.c.service
+        )
+    ).all()
+    return {str(s): int(n) for s, n in rows}
+
+
+def proofs(connection: Connection) -> dict[str, dict[str, int]]:
+    rows = connection.execute(
+        select(objects.c.service, objects.c.proof, func.count())
+        .where(objects.c.status == "done")
+        .group_by(objects.c.service, objects.c.proof)
+    ).all()
+    found: dict[str, dict[str, int]] = {}
+    for service, proof, count in rows:
+        found.setdefault(str(service), {})[str(proof)] = int(count)
+    return found
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    wave: int
+    path: str
+    sha256: str
+    recorded_at: str
+
+
+def evidence_files(connection: Connection) -> list[EvidenceRow]:
+    return [
+        EvidenceRow(int(r.wave), r.path, r.sha256, r.recorded_at)
+        for r in connection.execute(select(evidence).order_by(evidence.c.id))
+    ]

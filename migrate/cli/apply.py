@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
-from migrate.cli.progress import TerminalProgress
+from migrate.cli.progress import JsonLinesProgress, TerminalProgress
 from migrate.cli.wiring import (
     build_source,
     build_target,
@@ -30,7 +32,13 @@ from migrate.commands.loading import LoadedPlan, load_plan
 from migrate.errors import ExitCode, InvalidInput
 from migrate.executor.rehearsal import Rehearsal
 from migrate.executor.retry import RetryPolicy
+from migrate.timeutil import now_iso
 from migrate.units import format_bytes, format_duration
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 @app.command("apply")
@@ -64,6 +72,9 @@ def apply_cmd(
         str | None, typer.Option("--operator", help="Who runs this (default: the OS user).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="text (bars on a terminal) or json lines.")
+    ] = LogFormat.text,
     state: StateOption = None,
 ) -> None:
     """Execute (or rehearse with --dry-run) the saved plan; resumes where a run stopped."""
@@ -113,11 +124,19 @@ def apply_cmd(
             ):
                 raise typer.Exit(int(ExitCode.FAILED))
             stop = threading.Event()
-            with _signals(stop, console), TerminalProgress(console) as progress:
+            progress: TerminalProgress | JsonLinesProgress = (
+                JsonLinesProgress(sys.stdout, who.run_id)
+                if log_format is LogFormat.json
+                else TerminalProgress(console)
+            )
+            with _signals(stop, console), progress:
                 result = apply(
                     loaded, store, source, target, options, who, progress, stop, holder_alive
                 )
-            _render_result(console, result, store)
+            if log_format is LogFormat.json:
+                _json_summary(result)
+            else:
+                _render_result(console, result, store)
         finally:
             store.close()
         if not result.ok:
@@ -207,6 +226,22 @@ def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
         console.print(Text(f"Evidence: {path}"))
     if outcome.interrupted:
         console.print(Text("Run the same command again to resume.", style="yellow"))
+
+
+def _json_summary(result: ApplyResult) -> None:
+    outcome = result.outcome
+    summary = {
+        "time": now_iso(),
+        "level": "info" if result.ok else "error",
+        "run": result.run_id,
+        "message": "apply finished" if outcome and not outcome.interrupted else "apply stopped",
+        "services": {
+            n: {"state": s.state, "step": s.step, "message": s.message}
+            for n, s in (outcome.services.items() if outcome else [])
+        },
+        "evidence": [str(p) for p in result.evidence],
+    }
+    sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
 
 
 def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:

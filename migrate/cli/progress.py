@@ -3,9 +3,11 @@ output is not a terminal, plain periodic lines. Called from many threads."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -19,6 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from migrate.timeutil import now_iso
 from migrate.units import format_bytes
 
 PLAIN_EVERY_SECONDS = 10.0
@@ -83,12 +86,16 @@ class TerminalProgress:
             state.listed, state.listed_bytes = objects, size
             self._update(service, state)
 
-    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
+    def copied(
+        self, service: str, key: str, size: int, status: str, error: str | None = None
+    ) -> None:
         with self._lock:
             state = self._services.setdefault(service, _Service())
-            state.done += objects
-            state.done_bytes += size
-            state.failed += failed
+            if status == "done":
+                state.done += 1
+                state.done_bytes += size
+            elif status == "failed":
+                state.failed += 1
             self._update(service, state)
             self._plain_lines()
 
@@ -123,3 +130,64 @@ class TerminalProgress:
                 f"{format_bytes(state.done_bytes / elapsed)}/s"
                 + (f", {state.failed} failed" if state.failed else "")
             )
+
+
+class JsonLinesProgress:
+    """``--log-format json``: one JSON object per event, for log collectors."""
+
+    def __init__(self, stream: TextIO, run_id: str) -> None:
+        self._stream = stream
+        self._run = run_id
+        self._lock = threading.Lock()
+        self._waves: dict[str, int] = {}
+
+    def __enter__(self) -> JsonLinesProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.flush()
+
+    def _emit(self, level: str, message: str, **fields: object) -> None:
+        record = {"time": now_iso(), "level": level, "run": self._run, **fields, "message": message}
+        with self._lock:
+            self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._stream.flush()
+
+    def wave(self, index: int, services: list[str]) -> None:
+        self._waves.update((name, index) for name in services)
+        self._emit("info", f"wave {index} started", wave=index, services=services)
+
+    def step(self, service: str, step: str, status: str, detail: str | None = None) -> None:
+        level = {"failed": "error", "waiting-approval": "warning"}.get(status, "info")
+        self._emit(
+            level,
+            f"{step} {status}" + (f": {detail}" if detail else ""),
+            wave=self._waves.get(service),
+            service=service,
+            step=step,
+        )
+
+    def listed(self, service: str, objects: int, size: int) -> None:
+        self._emit(
+            "debug",
+            f"listed {objects} objects, {size} bytes",
+            wave=self._waves.get(service),
+            service=service,
+            step="list",
+        )
+
+    def copied(
+        self, service: str, key: str, size: int, status: str, error: str | None = None
+    ) -> None:
+        level = {"failed": "error", "changed": "warning"}.get(status, "info")
+        self._emit(
+            level,
+            f"object {status}" + (f": {error}" if error else ""),
+            wave=self._waves.get(service),
+            service=service,
+            key=key,
+            size=size,
+        )
+
+    def note(self, message: str) -> None:
+        self._emit("info", message)

@@ -17,7 +17,7 @@ from rich.text import Text
 from migrate.cli.app import StateOption, app, guard, state_url, stdout_console
 from migrate.commands.status import STALE_HEARTBEAT_SECONDS, StatusReport, approve, status
 from migrate.errors import InvalidInput
-from migrate.units import format_bytes
+from migrate.units import format_bytes, format_duration
 
 
 class StatusFormat(StrEnum):
@@ -50,7 +50,7 @@ def status_cmd(
         store = Store.open(state_url(state), readonly=True)
         try:
             if fmt is StatusFormat.json:
-                typer.echo(json.dumps(status(store).to_json(), indent=2))
+                typer.echo(json.dumps(status(store, detail=False).to_json(), indent=2))
                 return
             console = stdout_console()
             if not watch:
@@ -67,9 +67,26 @@ def status_cmd(
             store.close()
 
 
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return "done" if seconds == 0 else format_duration(seconds)
+
+
 def _render(report: StatusReport) -> Group:
     table = Table(title="Migration status", title_justify="left")
-    for column in ("Wave", "Service", "State", "Step", "Objects", "Failed", "Bytes", "Note"):
+    for column in (
+        "Wave",
+        "Service",
+        "State",
+        "Step",
+        "Objects",
+        "Failed",
+        "Bytes",
+        "Rate",
+        "ETA",
+        "Note",
+    ):
         table.add_column(column, overflow="fold")
     for s in report.services:
         objects = f"{s.objects_done}/{s.objects_total}" if s.objects_total else "-"
@@ -84,6 +101,8 @@ def _render(report: StatusReport) -> Group:
             objects,
             str(s.objects_failed or "-"),
             size,
+            f"{format_bytes(report.rates.get(s.name, 0))}/s" if report.rates.get(s.name) else "-",
+            _eta(report.eta_seconds(s)),
             Text((s.error or "").splitlines()[0] if s.error else ""),
         )
     parts: list[Table | Text] = [table]

@@ -2,27 +2,74 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo
+from migrate.model import Plan
 from state.clock import parse_iso
-from state.queries import ServiceProgress, service_progress
+from state.queries import (
+    EvidenceRow,
+    ServiceProgress,
+    StepRow,
+    evidence_files,
+    failures,
+    proofs,
+    recent_bytes,
+    retries_total,
+    service_progress,
+    steps_of,
+    throughput_series,
+)
 from state.store import Store
 
 STALE_HEARTBEAT_SECONDS = 60
+ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+RATE_WINDOW_SECONDS = 300
+SERIES_HOURS = 24
 
 
 @dataclass(frozen=True)
 class StatusReport:
+    """One snapshot of the ledger: every view (table, JSON, dashboard, report, metrics) of it."""
+
     plan_sha256: str | None
     inventory_sha256: str | None
     waves: int | None
     lock: LockInfo | None
     services: list[ServiceProgress]
+    plan: Plan | None = None
+    rates: dict[str, float] = field(default_factory=dict)
+    series: list[tuple[str, int, int]] = field(default_factory=list)
+    failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    steps: list[StepRow] = field(default_factory=list)
+    proofs: dict[str, dict[str, int]] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    evidence: list[EvidenceRow] = field(default_factory=list)
+    taken_at: str = ""
+
+    def eta_seconds(self, service: ServiceProgress) -> float | None:
+        rate = self.rates.get(service.name, 0.0)
+        left = service.bytes_total - service.bytes_done
+        if left <= 0:
+            return 0.0
+        return left / rate if rate > 0 else None
+
+    @property
+    def total_rate(self) -> float:
+        return sum(self.rates.values())
+
+    @property
+    def eta_total(self) -> float | None:
+        left = sum(s.bytes_total - s.bytes_done for s in self.services)
+        if left <= 0:
+            return 0.0
+        return left / self.total_rate if self.total_rate > 0 else None
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:
         if self.lock is None:
@@ -71,10 +118,27 @@ class StatusReport:
         }
 
 
-def status(store: Store) -> StatusReport:
-    latest = store.latest_plan()
+def status(store: Store, *, detail: bool = True) -> StatusReport:
+    """Read the ledger once (never write); ``detail`` adds what the dashboard shows."""
+    latest = store.latest_plan() or store.any_plan()
+    now = datetime.now(UTC)
+    window = (now - timedelta(seconds=RATE_WINDOW_SECONDS)).strftime(ISO)
     with store.tx() as connection:
         services = service_progress(connection)
+        recent = recent_bytes(connection, window)
+        extra: dict[str, Any] = {}
+        if detail:
+            since = (now - timedelta(hours=SERIES_HOURS)).strftime(ISO)
+            extra = {
+                "series": throughput_series(connection, since),
+                "failures": {
+                    s.name: failures(connection, s.name, 20) for s in services if s.objects_failed
+                },
+                "steps": steps_of(connection),
+                "proofs": proofs(connection),
+                "retries": retries_total(connection),
+                "evidence": evidence_files(connection),
+            }
     plan = latest[1] if latest else None
     return StatusReport(
         plan_sha256=latest[0] if latest else None,
@@ -82,6 +146,10 @@ def status(store: Store) -> StatusReport:
         waves=len(plan.waves) if plan else None,
         lock=store.lock_info(),
         services=services,
+        plan=plan,
+        rates={name: size / RATE_WINDOW_SECONDS for name, size in recent.items()},
+        taken_at=now.strftime(ISO),
+        **extra,
     )
 
 

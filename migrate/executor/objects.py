@@ -140,10 +140,7 @@ class ObjectMover:
                 error=f"internal error ({type(error).__name__}: {error}); please report it",
             )
         batch.results.append(result)
-        if result.status == "done":
-            self.progress.copied(route.service, 1, task.size, 0)
-        elif result.status == "failed":
-            self.progress.copied(route.service, 0, 0, 1)
+        self.progress.copied(route.service, task.key, task.size, result.status, result.error)
 
     def _flush(self, batch: _Batch, *, force: bool) -> None:
         due = len(batch.results) >= FLUSH_EVERY or (

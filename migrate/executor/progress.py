@@ -14,8 +14,10 @@ class Progress(Protocol):
         """Cumulative totals of what the service's listing found so far."""
         ...
 
-    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
-        """Increments: objects and bytes just done, objects just failed."""
+    def copied(
+        self, service: str, key: str, size: int, status: str, error: str | None = None
+    ) -> None:
+        """One object finished: ``status`` is done, failed, changed or pending (interrupted)."""
         ...
 
     def note(self, message: str) -> None: ...
@@ -31,7 +33,9 @@ class NullProgress:
     def listed(self, service: str, objects: int, size: int) -> None:
         return None
 
-    def copied(self, service: str, objects: int, size: int, failed: int) -> None:
+    def copied(
+        self, service: str, key: str, size: int, status: str, error: str | None = None
+    ) -> None:
         return None
 
     def note(self, message: str) -> None:

@@ -1,0 +1,83 @@
+"""Prometheus metrics from a status snapshot (prometheus-client's text format)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from migrate.commands.status import StatusReport
+
+STATES = ("pending", "running", "waiting-approval", "done", "failed", "rolled-back")
+
+
+class SnapshotCollector(Collector):
+    """Reads the ledger at each scrape (through ``snapshot``), never caches stale numbers."""
+
+    def __init__(self, snapshot: Callable[[], StatusReport]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        report = self._snapshot()
+        labels = ["service"]
+        copied = CounterMetricFamily(
+            "migrate_objects_copied", "Objects copied and checked.", labels=labels
+        )
+        copied_bytes = CounterMetricFamily(
+            "migrate_bytes_copied", "Bytes copied and checked.", labels=labels
+        )
+        total = GaugeMetricFamily("migrate_objects", "Objects listed at the source.", labels=labels)
+        total_bytes = GaugeMetricFamily(
+            "migrate_bytes", "Bytes listed at the source.", labels=labels
+        )
+        failed = GaugeMetricFamily("migrate_objects_failed", "Objects that failed.", labels=labels)
+        retries = CounterMetricFamily("migrate_retries", "Requests retried.", labels=labels)
+        state = GaugeMetricFamily(
+            "migrate_service_state",
+            "1 for the state the service is in.",
+            labels=["service", "state"],
+        )
+        freeze = GaugeMetricFamily(
+            "migrate_freeze_seconds", "Length of the last write freeze.", labels=labels
+        )
+        budget = GaugeMetricFamily(
+            "migrate_freeze_budget_seconds", "Write-freeze budget.", labels=labels
+        )
+        for s in report.services:
+            copied.add_metric([s.name], s.objects_done)
+            copied_bytes.add_metric([s.name], s.bytes_done)
+            total.add_metric([s.name], s.objects_total)
+            total_bytes.add_metric([s.name], s.bytes_total)
+            failed.add_metric([s.name], s.objects_failed)
+            retries.add_metric([s.name], report.retries.get(s.name, 0))
+            for value in STATES:
+                state.add_metric([s.name, value], 1.0 if s.state == value else 0.0)
+            if s.freeze_seconds is not None:
+                freeze.add_metric([s.name], s.freeze_seconds)
+            if s.freeze_budget_seconds is not None:
+                budget.add_metric([s.name], s.freeze_budget_seconds)
+        locked = GaugeMetricFamily("migrate_lock_held", "1 while an apply holds the state lock.")
+        locked.add_metric([], 1.0 if report.lock else 0.0)
+        age = GaugeMetricFamily("migrate_lock_heartbeat_age_seconds", "Age of the lock heartbeat.")
+        age.add_metric([], report.heartbeat_age() or 0.0)
+        yield from (
+            copied,
+            copied_bytes,
+            total,
+            total_bytes,
+            failed,
+            retries,
+            state,
+            freeze,
+            budget,
+            locked,
+            age,
+        )
+
+
+def render_metrics(snapshot: Callable[[], StatusReport]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return generate_latest(registry)

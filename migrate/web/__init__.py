@@ -1,0 +1,1 @@
+"""The read-only web dashboard (starlette, served by uvicorn)."""

@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   := .demo
 
 NODE_STAMP := tools/emulators/node_modules/.installed-stamp
+BROWSER_STAMP := $(VENV)/.chromium-stamp
 
-.PHONY: setup emulators demo test lint typecheck unit bench lock clean
+.PHONY: setup emulators browser demo test lint typecheck unit bench lock clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -27,6 +28,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 # Start the emulators, seed a synthetic Health Data Hub, plan, apply, show the status, stop.
+# Debian's Chromium for the dashboard's browser test (Playwright drives it; never downloaded).
+browser: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
 demo: setup
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@$(BIN)/python -m tools.emulators start --state $(DEMO)/servers.json
@@ -36,7 +46,9 @@ demo: setup
 	  $(BIN)/python -m tools.seed --inventory plans/hdh.yaml --azurite-url "$$AZURITE_URL"; \
 	  $(BIN)/migrate plan plans/hdh.yaml -o $(DEMO)/hdh-plan.json; \
 	  $(BIN)/migrate apply $(DEMO)/hdh-plan.json --yes; \
-	  $(BIN)/migrate status
+	  $(BIN)/migrate status; \
+	  $(BIN)/migrate report --html $(DEMO)/report.html; \
+	  echo "HTML report: $(DEMO)/report.html (or: migrate dashboard --state sqlite:///$(DEMO)/state.db)"
 
 lint: setup
 	$(BIN)/ruff check .
@@ -46,7 +58,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -26,7 +26,7 @@ def throughput_chart(
     if not series:
         return Markup('<p class="muted">No object copied in the last 24 hours.</p>')
     peak = max(b for _, _, b in series) or 1
-    bar = max(1.0, (width - 60) / len(series))
+    bar = min(24.0, max(1.0, (width - 60) / len(series)))
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         'role="img" aria-label="throughput per minute">'

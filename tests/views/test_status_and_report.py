@@ -1,0 +1,100 @@
+"""Status JSON contract, the report's self-containment, escaping everywhere, metrics names."""
+
+from __future__ import annotations
+
+import json
+import re
+from io import StringIO
+from pathlib import Path
+
+from rich.console import Console
+
+from migrate.cli.status import _render
+from migrate.commands.status import status
+from migrate.views.html import report_page
+from migrate.views.metrics import render_metrics
+from state.store import Store
+from tests.views.conftest import HOSTILE
+
+
+def test_status_json_follows_the_contract(ledger: Store) -> None:
+    data = status(ledger).to_json()
+    assert set(data) == {"plan", "lock", "services"}
+    assert data["plan"]["inventory_sha256"] == "a" * 64
+    assert data["plan"]["waves"] == 2
+    assert data["lock"] is None
+    claims = data["services"]["claims-data"]
+    for key in (
+        "wave",
+        "state",
+        "step",
+        "objects_total",
+        "objects_done",
+        "objects_failed",
+        "bytes_total",
+        "bytes_done",
+    ):
+        assert key in claims
+    assert (claims["wave"], claims["state"], claims["step"]) == (2, "failed", "replicate")
+    assert (claims["objects_total"], claims["objects_done"], claims["objects_failed"]) == (14, 9, 4)
+    assert (claims["bytes_total"], claims["bytes_done"]) == (10 * 1000 + 40, 9000)
+    assert data["services"]["net-core"]["state"] == "done"
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_report_is_self_contained(ledger: Store) -> None:
+    page = report_page(status(ledger))
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert not re.search(r"url\(\s*['\"]?\s*(https?:)?//", page, re.IGNORECASE)
+    assert "http://" not in page
+    assert "https://" not in page
+    assert "<script" not in page.lower()
+    assert "<style>" in page
+
+
+def test_hostile_names_are_escaped_in_html(ledger: Store) -> None:
+    page = report_page(status(ledger))
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;.csv" in page
+    assert "<b>" not in page
+    assert "[bold red]pwned[/bold red].txt" in page  # plain text in HTML, not markup
+    assert "quote&#34;and&amp;amp;.txt" in page
+
+
+def test_hostile_names_are_inert_in_the_terminal(ledger: Store) -> None:
+    buffer = StringIO()
+    console = Console(file=buffer, width=300, force_terminal=True, color_system="truecolor")
+    console.print(_render(status(ledger)))
+    out = buffer.getvalue()
+    assert "<script>x</script>" in out  # the service error, as text
+    assert "\x1b[31mred" not in out  # no injected colour reaches the terminal
+
+
+def test_metrics_names(ledger: Store) -> None:
+    text = render_metrics(lambda: status(ledger)).decode()
+    for name in (
+        "migrate_objects_copied_total",
+        "migrate_bytes_copied_total",
+        "migrate_objects_failed",
+        "migrate_retries_total",
+        "migrate_service_state",
+        "migrate_freeze_seconds",
+        "migrate_lock_held",
+    ):
+        assert f"# TYPE {name.removesuffix('_total')}" in text, name
+    assert 'migrate_objects_copied_total{service="claims-data"} 9.0' in text
+    assert 'migrate_retries_total{service="claims-data"} 18.0' in text
+    assert 'migrate_service_state{service="claims-data",state="failed"} 1.0' in text
+    assert 'migrate_objects_failed{service="claims-data"} 4.0' in text
+
+
+def test_report_command_writes_a_private_file(ledger: Store, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from migrate.cli import app
+
+    out = tmp_path / "report.html"
+    url = str(ledger.engine.url)
+    result = CliRunner().invoke(app, ["report", "--html", str(out), "--state", url])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o077 == 0
+    assert HOSTILE[0] not in out.read_text()  # escaped, never raw

@@ -83,7 +83,7 @@ def ledger(tmp_path: Path) -> Store:
     store.reset_interrupted(["claims-data"])
     store.set_service_state("net-core", "done", "validate")
     store.set_service_state(
-        "claims-data", "failed", "replicate", f"4 of 14 objects failed <script>x</script>"
+        "claims-data", "failed", "replicate", "4 of 14 objects failed <script>x</script>"
     )
     store.step_started("run-1", "claims-data", "replicate")
     store.step_finished("run-1", "claims-data", "replicate", "failed", "4 failed [red]x[/red]")

@@ -48,7 +48,8 @@ def test_a_token_guards_every_request(ledger: Store) -> None:
 def test_binding_beyond_loopback_needs_a_token(ledger: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("MIGRATE_DASHBOARD_TOKEN", raising=False)
     result = CliRunner().invoke(
-        app, ["dashboard", "--host", "0.0.0.0", "--state", str(ledger.engine.url)]
+        app,
+        ["dashboard", "--host", "0.0.0.0", "--state", str(ledger.engine.url)],  # noqa: S104
     )
     assert result.exit_code == 3
     assert "token" in result.output

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from migrate.audit import AuditEvent
 from migrate.ports import ObjectAttributes, ObjectInfo
 
 ServiceState = Literal["pending", "running", "waiting-approval", "done", "failed", "rolled-back"]
@@ -155,7 +156,11 @@ class Ledger(VerifyLedger, Protocol):
 
     def claim(self, service: str, limit: int) -> list[ObjectTask]: ...
 
-    def record_results(self, results: Sequence[CopyResult]) -> None: ...
+    def record_results(
+        self, results: Sequence[CopyResult], events: Sequence[AuditEvent] = ()
+    ) -> None: ...
+
+    def audit(self, events: Sequence[AuditEvent]) -> None: ...
 
     def counts(self, service: str) -> ObjectCounts: ...
 

@@ -182,6 +182,24 @@ evidence = Table(
     Column("recorded_at", String(32), nullable=False),
 )
 
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("operator", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("project", String(63)),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("result", String(32), nullable=False),
+    Column("request_ids", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("hmac", String(64)),
+)
+
 rehearsals = Table(
     "rehearsals",
     metadata,

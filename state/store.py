@@ -7,7 +7,9 @@ threads on the one writer connection; readers (status, dashboard) open their own
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from migrate.audit import AuditEvent, SealedEvent
 from migrate.errors import StateError, StateLocked
 from migrate.ledger import (
     CopiedObject,
@@ -31,6 +34,7 @@ from migrate.ledger import (
 )
 from migrate.model import Plan
 from migrate.ports import ObjectInfo
+from state import audit as audit_rows
 from state import engine as engines
 from state import objects as object_rows
 from state.clock import now_iso, parse_iso
@@ -55,6 +59,21 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._mutex = threading.RLock()
+        self._actor = (getpass.getuser(), socket.gethostname())
+        self._audit_key: bytes | None = None
+
+    def set_actor(self, operator: str, host: str, audit_key: bytes | None) -> None:
+        """Who the audit events are from, and the key that signs them (if any)."""
+        self._actor = (operator, host)
+        self._audit_key = audit_key
+
+    def audit(self, events: Sequence[AuditEvent]) -> None:
+        with self.tx() as c:
+            audit_rows.append(c, events, *self._actor, self._audit_key)
+
+    def audit_events(self, project: str | None = None) -> list[SealedEvent]:
+        with self.tx() as c:
+            return list(audit_rows.read(c, project))
 
     @classmethod
     def open(cls, url: str, *, readonly: bool = False) -> Store:
@@ -411,10 +430,14 @@ class Store:
         with self.tx() as c:
             return object_rows.claim(c, service, limit)
 
-    def record_results(self, results: Sequence[CopyResult]) -> None:
+    def record_results(
+        self, results: Sequence[CopyResult], events: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Results and their audit events in one transaction: both or neither."""
         if results:
             with self.tx() as c:
                 object_rows.record(c, results)
+                audit_rows.append(c, events, *self._actor, self._audit_key)
 
     def counts(self, service: str) -> ObjectCounts:
         with self.tx() as c:

@@ -1,7 +1,7 @@
 """The ``migrate`` command line. ``migrate.cli.app`` holds the typer app; each command lives
 in its own module, registered on import here."""
 
-from migrate.cli import apply, lifecycle, plan, status, views  # noqa: F401 - registers commands
+from migrate.cli import apply, audit, lifecycle, plan, status, views  # noqa: F401 - registers
 from migrate.cli.app import app
 
 

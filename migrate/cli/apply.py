@@ -24,6 +24,7 @@ from migrate.cli.wiring import (
     build_target,
     holder_alive,
     identity,
+    open_store,
     target_capabilities,
 )
 from migrate.commands.apply import ApplyOptions, ApplyResult, apply, rehearse_apply
@@ -79,7 +80,6 @@ def apply_cmd(
 ) -> None:
     """Execute (or rehearse with --dry-run) the saved plan; resumes where a run stopped."""
     from state.engine import sqlite_path
-    from state.store import Store
 
     with guard():
         if workers < 1 or workers > 256:
@@ -98,12 +98,13 @@ def apply_cmd(
             hook_timeout=policy.hook_timeout,
             retry=RetryPolicy(attempts=policy.retry_attempts, max_seconds=policy.retry_max_time),
             evidence_dir=evidence_folder(sqlite_path(state_url(state))),
+            insecure=insecure,
         )
         url = state_url(state)
         env = dict(os.environ)
         console = stdout_console()
         source = build_source(loaded.inventory, env)
-        store = Store.open(url)
+        store = open_store(url, operator)
         try:
             who = identity(url, operator)
             if dry_run:

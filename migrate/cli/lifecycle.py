@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
-from migrate.cli.wiring import build_target, holder_alive, identity
+from migrate.cli.wiring import build_target, holder_alive, identity, open_store
 from migrate.commands.evidence import evidence_folder
 from migrate.commands.lifecycle import decommission, rollback, verify
 from migrate.commands.loading import LoadedPlan, load_plan
@@ -66,11 +66,10 @@ def verify_cmd(
 ) -> None:
     """Compare source and target again for the applied plan; exit 1 names every difference."""
     from state.engine import sqlite_path
-    from state.store import Store
 
     with guard():
         url = state_url(state)
-        store = Store.open(url)
+        store = open_store(url)
         try:
             loaded = _applied(store, inventory, insecure)
             policy = loaded.inventory.policy
@@ -142,11 +141,10 @@ def rollback_cmd(
     state: StateOption = None,
 ) -> None:
     """Undo a cutover that has not been decommissioned (runs the rollback hook)."""
-    from state.store import Store
 
     with guard():
         url = state_url(state)
-        store = Store.open(url)
+        store = open_store(url, operator)
         try:
             loaded = _applied(store, inventory, insecure=True)
             lock, run_id = _lock(url, operator)
@@ -183,11 +181,10 @@ def decommission_cmd(
     state: StateOption = None,
 ) -> None:
     """Retire the source side: only verified, approved and past the notice period."""
-    from state.store import Store
 
     with guard():
         url = state_url(state)
-        store = Store.open(url)
+        store = open_store(url, operator)
         try:
             loaded = _applied(store, inventory, insecure=True)
             result = decommission(

@@ -6,12 +6,20 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from migrate.cli.app import StateOption, app, guard, read_input, stdout_console, write_atomically
+from migrate.cli.app import (
+    StateOption,
+    app,
+    guard,
+    read_input,
+    state_url,
+    stdout_console,
+    write_atomically,
+)
 
 
 class PlanFormat(StrEnum):
@@ -47,6 +55,7 @@ def plan_cmd(
         text = planfile.dumps(result.plan)
         if output is not None:
             write_atomically(output, text)
+        _record_plan(state, result.plan, output, insecure)
         if fmt is PlanFormat.json:
             sys.stdout.write(text)
         elif fmt is PlanFormat.mermaid:
@@ -58,3 +67,45 @@ def plan_cmd(
             print_plan(result.plan, console)
             if output is not None:
                 console.print(Text(f"Saved the plan to {output}. Run: migrate apply {output}"))
+
+
+def _record_plan(state: str | None, plan: Any, output: Path | None, insecure: bool) -> None:
+    """The plan's creation goes into the audit log of the state database."""
+    import hashlib
+
+    from migrate.audit import AuditEvent
+    from migrate.cli.wiring import open_store
+
+    store = open_store(state_url(state))
+    try:
+        events = [
+            AuditEvent(
+                "plan.created",
+                str(output or "-"),
+                detail={
+                    "inventory": plan.inventory,
+                    "inventory_sha256": plan.inventory_sha256,
+                    "plan_sha256": hashlib.sha256(planfile_text(plan).encode()).hexdigest(),
+                    "services": len(plan.services),
+                    "waves": len(plan.waves),
+                },
+            )
+        ]
+        if insecure:
+            events.append(
+                AuditEvent(
+                    "security.insecure-override",
+                    plan.inventory,
+                    "accepted",
+                    detail={"reason": "--insecure at plan"},
+                )
+            )
+        store.audit(events)
+    finally:
+        store.close()
+
+
+def planfile_text(plan: Any) -> str:
+    from migrate import planfile
+
+    return planfile.dumps(plan)

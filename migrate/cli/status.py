@@ -14,7 +14,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from migrate.audit import AuditEvent
 from migrate.cli.app import StateOption, app, guard, state_url, stdout_console
+from migrate.cli.wiring import open_store
 from migrate.commands.status import STALE_HEARTBEAT_SECONDS, StatusReport, approve, status
 from migrate.errors import InvalidInput
 from migrate.units import format_bytes, format_duration
@@ -139,10 +141,9 @@ def approve_cmd(
     state: StateOption = None,
 ) -> None:
     """Open a manual approval gate; the next `migrate apply` goes past it."""
-    from state.store import Store
 
     with guard():
-        store = Store.open(state_url(state))
+        store = open_store(state_url(state), operator)
         try:
             opened = approve(store, service, step, operator or getpass.getuser())
         finally:
@@ -157,14 +158,22 @@ def unlock_cmd(
     state: StateOption = None,
 ) -> None:
     """Release a state lock left by a crashed run (check it is not running first)."""
-    from state.store import Store
 
     with guard():
         if not force:
             raise InvalidInput("unlock releases another run's lock: pass --force if it crashed")
-        store = Store.open(state_url(state))
+        store = open_store(state_url(state))
         try:
             released = store.force_unlock()
+            store.audit(
+                [
+                    AuditEvent(
+                        "lock.force-unlock",
+                        released.run_id if released else "-",
+                        "released" if released else "not locked",
+                    )
+                ]
+            )
         finally:
             store.close()
         if released is None:

@@ -9,7 +9,9 @@ import socket
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from migrate.audit import HMAC_KEY_ENV
 from migrate.commands.apply import Identity
 from migrate.config import Inventory
 from migrate.errors import InvalidInput
@@ -17,6 +19,9 @@ from migrate.inventory.policy import resolved_target_endpoint
 from migrate.ledger import LockInfo
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
 from migrate.presets import PRESETS
+
+if TYPE_CHECKING:
+    from state.store import Store
 
 
 def _secret(env: Mapping[str, str], name: str, field: str) -> str:
@@ -123,3 +128,17 @@ def holder_alive(holder: LockInfo) -> bool | None:
         return True
     started = process_start(holder.pid)
     return holder.pid_start is None or started == holder.pid_start
+
+
+def audit_key(env: Mapping[str, str]) -> bytes | None:
+    value = env.get(HMAC_KEY_ENV)
+    return value.encode() if value else None
+
+
+def open_store(url: str, operator: str | None = None, *, readonly: bool = False) -> Store:
+    """The ledger, with the audit actor (operator, host) and the audit signing key set."""
+    from state.store import Store
+
+    store = Store.open(url, readonly=readonly)
+    store.set_actor(operator or getpass.getuser(), socket.gethostname(), audit_key(os.environ))
+    return store

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, RefusedForSafety
@@ -37,6 +38,7 @@ class ApplyOptions:
     only_failed: bool = False
     project: str | None = None
     hook_timeout: float = 900.0
+    insecure: bool = False
     evidence_dir: Path = Path(".migrate/evidence")
     copy: CopySettings = field(default_factory=CopySettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -125,6 +127,15 @@ def rehearse_apply(
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=True)
+    store.audit(
+        [
+            AuditEvent(
+                "apply.rehearsal",
+                identity.run_id,
+                detail={"plan_sha256": loaded.plan_sha256, "services": selected},
+            )
+        ]
+    )
     rehearsal = rehearse(loaded.plan, loaded.inventory, selected, source, store, capabilities)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
@@ -155,6 +166,21 @@ def apply(
         stamp,
     )
     replaced = store.acquire_lock(info, holder_alive=holder_alive)
+    if replaced is not None:
+        store.audit(
+            [
+                AuditEvent(
+                    "lock.takeover",
+                    replaced.run_id,
+                    detail={
+                        "reason": "the holder is no longer running on this host",
+                        "host": replaced.host,
+                        "pid": replaced.pid,
+                        "heartbeat_at": replaced.heartbeat_at,
+                    },
+                )
+            ]
+        )
     try:
         with _heartbeat(store, identity.run_id):
             result = _locked_apply(
@@ -178,6 +204,7 @@ def _locked_apply(
     plan_id: int,
 ) -> ApplyResult:
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=False)
+    store.audit(_start_events(loaded, options, identity, selected))
     resumed = store.reset_interrupted(selected)
     if options.only_failed:
         store.retry_failed(selected)
@@ -233,7 +260,37 @@ def _locked_apply(
             n: store.counts(n) for n in selected if loaded.plan.services[n].container is not None
         }
         store.end_run(identity.run_id, status, _summary(result))
+        store.audit(
+            [AuditEvent("apply.stop", identity.run_id, status, detail={"services": len(selected)})]
+        )
     return result
+
+
+def _start_events(
+    loaded: LoadedPlan, options: ApplyOptions, identity: Identity, selected: list[str]
+) -> list[AuditEvent]:
+    events = [
+        AuditEvent(
+            "apply.start",
+            identity.run_id,
+            detail={
+                "plan_sha256": loaded.plan_sha256,
+                "inventory_sha256": loaded.plan.inventory_sha256,
+                "services": selected,
+                "options": _options(options),
+            },
+        )
+    ]
+    if options.insecure:
+        events.append(
+            AuditEvent(
+                "security.insecure-override",
+                identity.run_id,
+                "accepted",
+                detail={"reason": "--insecure: plain http outside loopback"},
+            )
+        )
+    return events
 
 
 def _start_run(

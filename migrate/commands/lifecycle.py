@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
@@ -210,6 +211,16 @@ def decommission(
             raise MigrateError(f"decommission {result.describe()}: {result.output.strip()}")
         detail = result.describe()
     store.decommissioned(name)
+    store.audit(
+        [
+            AuditEvent(
+                "service.decommission",
+                name,
+                project=loaded.plan.services[name].project,
+                detail={"detail": detail, "run": run_id},
+            )
+        ]
+    )
     store.step_finished(run_id, name, "decommission", "done", f"{detail} at {now_iso()}")
     return DecommissionResult(name, detail)
 

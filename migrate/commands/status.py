@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from migrate.audit import AuditEvent
 from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo
@@ -164,4 +165,9 @@ def approve(store: Store, service: str, step: str, operator: str) -> bool:
     steps = [*plan.services[service].steps, *COMMAND_HOOKS]
     if step not in steps:
         raise InvalidInput(f"'{step}' is not a step of {service} ({', '.join(steps)})")
-    return store.approve(service, step, operator)
+    opened = store.approve(service, step, operator)
+    if opened:
+        store.audit(
+            [AuditEvent("approval", f"{service} {step}", project=plan.services[service].project)]
+        )
+    return opened

@@ -65,6 +65,7 @@ class Route:
     container: str
     bucket: str
     encryption: Encryption
+    project: str | None = None
 
 
 DEFAULT_COPY = CopySettings()

@@ -13,6 +13,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
+from migrate.audit import AuditEvent
 from migrate.executor.copy import Copier, Route
 from migrate.executor.progress import Progress
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
@@ -40,6 +41,7 @@ class ListingSummary:
 @dataclass
 class _Batch:
     results: list[CopyResult] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
     flushed_at: float = field(default_factory=time.monotonic)
 
 
@@ -140,6 +142,9 @@ class ObjectMover:
                 error=f"internal error ({type(error).__name__}: {error}); please report it",
             )
         batch.results.append(result)
+        event = _audit_event(route, task, result)
+        if event is not None:
+            batch.events.append(event)
         self.progress.copied(route.service, task.key, task.size, result.status, result.error)
 
     def _flush(self, batch: _Batch, *, force: bool) -> None:
@@ -147,6 +152,40 @@ class ObjectMover:
             time.monotonic() - batch.flushed_at >= FLUSH_SECONDS
         )
         if batch.results and (force or due):
-            self.ledger.record_results(batch.results)
+            self.ledger.record_results(batch.results, batch.events)
             batch.results = []
+            batch.events = []
             batch.flushed_at = time.monotonic()
+
+
+def _audit_event(route: Route, task: ObjectTask, result: CopyResult) -> AuditEvent | None:
+    subject = f"{route.bucket}/{task.key}"
+    if result.status == "done":
+        return AuditEvent(
+            "object.copied",
+            subject,
+            "ok",
+            project=route.project,
+            request_ids=tuple(v for v in (result.target_version,) if v),
+            detail={
+                "service": route.service,
+                "size": task.size,
+                "sha256": result.sha256,
+                "proof": result.proof,
+                "etag": result.target_etag,
+            },
+        )
+    if result.status == "failed":
+        return AuditEvent(
+            "object.failed",
+            subject,
+            "failed",
+            project=route.project,
+            detail={
+                "service": route.service,
+                "attempts": result.attempts,
+                "retries": result.retries,
+                "error": result.error,
+            },
+        )
+    return None

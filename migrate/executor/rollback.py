@@ -3,6 +3,7 @@ freeze), then the steps from freeze on are to be done again. The source is never
 
 from __future__ import annotations
 
+from migrate.audit import AuditEvent
 from migrate.config import ServiceConfig, steps_for
 from migrate.executor.hooks import run_hook
 from migrate.executor.steps import StepFailed
@@ -47,5 +48,15 @@ def roll_back(
             raise StepFailed(message)
         detail += f"; {result.describe()}"
     ledger.rolled_back(service.name, steps_to_redo(service.kind))
+    ledger.audit(
+        [
+            AuditEvent(
+                "service.rollback",
+                service.name,
+                project=service.project,
+                detail={"reason": reason, "run": run_id},
+            )
+        ]
+    )
     ledger.step_finished(run_id, service.name, "rollback", "done", detail)
     return detail

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from migrate.audit import AuditEvent
 from migrate.config import Inventory, ServiceConfig
 from migrate.executor.copy import Interrupted, Route
 from migrate.executor.progress import Progress
@@ -151,6 +152,17 @@ class Runner:
                 self.progress.step(name, step, "failed", message)
                 return ServiceOutcome(name, "failed", step, message)
             self.ledger.step_finished(self.settings.run_id, name, step, "done", detail)
+            if step == "cutover":
+                self.ledger.audit(
+                    [
+                        AuditEvent(
+                            "service.cutover",
+                            name,
+                            project=service.project,
+                            detail={"run": self.settings.run_id},
+                        )
+                    ]
+                )
             self.progress.step(name, step, "done", detail)
         self.ledger.set_service_state(name, "done", planned.steps[-1])
         return ServiceOutcome(name, "done", planned.steps[-1])
@@ -243,6 +255,7 @@ class Runner:
                 planned.container,
                 planned.bucket,
                 Encryption(target.encryption, target.kms_key_id),
+                project=service.project,
             )
         tags = {"hdh-service": service.name, "hdh-managed-by": "hdh-migrate"}
         if service.project:

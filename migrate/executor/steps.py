@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from migrate.audit import AuditEvent
 from migrate.config import ServiceConfig
 from migrate.errors import StorageError
 from migrate.executor.copy import Interrupted, Route
@@ -96,6 +97,21 @@ class StepHandlers:
                     created = self.target.ensure_bucket(route.bucket, settings)
         except StorageError as error:
             raise StepFailed(f"bucket '{route.bucket}': {error}") from None
+        if created:
+            self.ledger.audit(
+                [
+                    AuditEvent(
+                        "bucket.created",
+                        route.bucket,
+                        project=route.project,
+                        detail={
+                            "service": ctx.service.name,
+                            "encryption": route.encryption.mode,
+                            "tags": ctx.tags,
+                        },
+                    )
+                ]
+            )
         verb = "created" if created else "checked"
         return f"bucket '{route.bucket}' {verb} (encryption {route.encryption.mode})"
 
@@ -222,6 +238,17 @@ class StepHandlers:
             except StorageError as error:
                 raise StepFailed(f"deleting {key!r} from '{route.bucket}': {error}") from None
         self.ledger.mark_deleted(ctx.service.name, gone)
+        self.ledger.audit(
+            [
+                AuditEvent(
+                    "object.deleted",
+                    f"{route.bucket}/{key}",
+                    project=route.project,
+                    detail={"service": ctx.service.name, "reason": "deleted at the source"},
+                )
+                for key in gone
+            ]
+        )
         return detail + f"; {len(gone)} deleted at the source, deleted on the target"
 
     def _freeze_window(self, ctx: StepContext) -> str:

@@ -91,6 +91,15 @@ def test_apply_copies_everything_exactly(
     again = migrate("apply", str(plan), "--yes", env=server_env, cwd=workdir)
     assert again.returncode == 0
     assert "already done" in again.stdout
+    audit = migrate("audit", "verify", env=server_env, cwd=workdir)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    export = migrate("audit", "export", "audit.jsonl", env=server_env, cwd=workdir)
+    assert export.returncode == 0
+    actions = [json.loads(line)["action"] for line in (workdir / "audit.jsonl").open()]
+    assert actions[0] == "plan.created"
+    for action in ("apply.start", "bucket.created", "service.cutover", "apply.stop"):
+        assert action in actions, action
+    assert actions.count("object.copied") == 46
 
 
 def test_proof_levels_recorded(

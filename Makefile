@@ -54,6 +54,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/bandit -q -r migrate adapters state
 
 typecheck: setup
 	$(BIN)/mypy

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from defusedxml import ElementTree as DefusedET
 from libcloud.storage.drivers.azure_blobs import AzureBlobsStorageDriver
 
 from migrate.errors import (
@@ -119,8 +120,8 @@ def _error_code(response: requests.Response) -> str:
     if code:
         return code
     try:
-        return ET.fromstring(response.content).findtext("Code") or ""  # noqa: S314
-    except ET.ParseError:
+        return DefusedET.fromstring(response.content).findtext("Code") or ""
+    except (ET.ParseError, ValueError):
         return ""
 
 
@@ -264,8 +265,8 @@ class AzureSource:
         what = f"listing container '{container}'"
         response = self._request(f"/{container}", what, params=params)
         try:
-            root = ET.fromstring(response.content)  # noqa: S314 - the service's own XML
-        except ET.ParseError as exc:
+            root = DefusedET.fromstring(response.content)
+        except (ET.ParseError, ValueError) as exc:
             raise TransientStorageError(f"{what}: unreadable answer ({exc})") from None
         blobs = root.find("Blobs")
         objects = [_blob_from_xml(b) for b in blobs.findall("Blob")] if blobs is not None else []

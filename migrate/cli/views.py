@@ -21,7 +21,7 @@ from migrate.cli.app import (
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.inventory.policy import is_loopback_host
 
-TOKEN_ENV = "MIGRATE_DASHBOARD_TOKEN"  # noqa: S105 - a variable name
+TOKEN_ENV = "MIGRATE_DASHBOARD_TOKEN"  # noqa: S105  # nosec B105
 
 
 @app.command("dashboard")

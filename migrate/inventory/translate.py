@@ -14,7 +14,7 @@ _PATTERN_HINTS = {
     "project": "project labels are 1 to 63 characters of a-z, 0-9 and '-'",
     "key_env": "an environment variable name such as AZURE_STORAGE_KEY",
     "access_key_env": "an environment variable name such as AWS_ACCESS_KEY_ID",
-    "secret_key_env": "an environment variable name such as AWS_SECRET_ACCESS_KEY",
+    "secret_key_env": "an environment variable name such as AWS_SECRET_ACCESS_KEY",  # nosec B105
 }
 
 

@@ -93,6 +93,9 @@ class TargetConfig(_Frozen):
 class PolicyConfig(_Frozen):
     require_encryption: bool = True
     allowed_regions: list[str] | None = None
+    allowed_endpoints: list[str] | None = None
+    """Host patterns (``*.outscale.com``, ``127.0.0.1``) the target endpoint must match."""
+    require_qualified: bool = False
     max_services_per_wave: PositiveInt = 10
     max_bytes_per_wave: Size | None = None
     pilot_wave: bool = True
@@ -185,6 +188,8 @@ class Inventory(_Frozen):
     source: SourceConfig
     target: TargetConfig
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    credentials_file: str | None = None
+    """A NAME=value file (mode 0600) supplying the variables named by *_env, when set."""
     services: Annotated[list[ServiceConfig], Field(min_length=1)]
 
     def bucket_of(self, service: ServiceConfig) -> str | None:

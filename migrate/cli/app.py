@@ -21,6 +21,7 @@ from rich.text import Text
 
 from migrate import __version__
 from migrate.errors import ExitCode, InvalidInput, MigrateError
+from migrate.redact import configure_logging, redact
 
 app = typer.Typer(
     name="migrate",
@@ -68,9 +69,9 @@ def guard() -> Iterator[None]:
         yield
     except MigrateError as error:
         console = stderr_console()
-        console.print(Text(f"Error: {error.message}", style="bold red"))
+        console.print(Text(redact(f"Error: {error.message}"), style="bold red"))
         for problem in error.problems:
-            console.print(Text(f"  {problem}"))
+            console.print(Text(redact(f"  {problem}")))
         if settings.debug:
             traceback.print_exc()
         raise typer.Exit(int(error.exit_code)) from None
@@ -79,8 +80,10 @@ def guard() -> Iterator[None]:
     except Exception as error:  # the last line of defence: a bug, said as such
         stderr_console().print(
             Text(
-                f"Internal error ({type(error).__name__}): {error}. This is a bug in "
-                "hdh-migrate; run again with --debug for the traceback.",
+                redact(
+                    f"Internal error ({type(error).__name__}): {error}. This is a bug in "
+                    "hdh-migrate; run again with --debug for the traceback."
+                ),
                 style="bold red",
             )
         )
@@ -141,3 +144,4 @@ def _root(
     ] = False,
 ) -> None:
     settings.debug = debug
+    configure_logging()

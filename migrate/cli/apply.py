@@ -25,6 +25,7 @@ from migrate.cli.wiring import (
     holder_alive,
     identity,
     open_store,
+    secrets_environment,
     target_capabilities,
 )
 from migrate.commands.apply import ApplyOptions, ApplyResult, apply, rehearse_apply
@@ -101,7 +102,7 @@ def apply_cmd(
             insecure=insecure,
         )
         url = state_url(state)
-        env = dict(os.environ)
+        env = secrets_environment(loaded.inventory, os.environ)
         console = stdout_console()
         source = build_source(loaded.inventory, env)
         store = open_store(url, operator)

@@ -11,7 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
-from migrate.cli.wiring import build_target, holder_alive, identity, open_store
+from migrate.cli.wiring import (
+    build_target,
+    holder_alive,
+    identity,
+    open_store,
+    secrets_environment,
+)
 from migrate.commands.evidence import evidence_folder
 from migrate.commands.lifecycle import decommission, rollback, verify
 from migrate.commands.loading import LoadedPlan, load_plan
@@ -73,7 +79,9 @@ def verify_cmd(
         try:
             loaded = _applied(store, inventory, insecure)
             policy = loaded.inventory.policy
-            target = build_target(loaded.inventory, dict(os.environ), 8)
+            target = build_target(
+                loaded.inventory, secrets_environment(loaded.inventory, os.environ), 8
+            )
             result = verify(
                 loaded,
                 store,

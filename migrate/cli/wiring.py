@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import stat
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,11 +15,12 @@ from typing import TYPE_CHECKING
 from migrate.audit import HMAC_KEY_ENV
 from migrate.commands.apply import Identity
 from migrate.config import Inventory
-from migrate.errors import InvalidInput
+from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.inventory.policy import resolved_target_endpoint
 from migrate.ledger import LockInfo
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
 from migrate.presets import PRESETS
+from migrate.redact import redactor
 
 if TYPE_CHECKING:
     from state.store import Store
@@ -29,9 +31,37 @@ def _secret(env: Mapping[str, str], name: str, field: str) -> str:
     if not value:
         raise InvalidInput(
             f"environment variable {name} (named by {field} in the inventory) is not set: "
-            "secrets come only from the environment"
+            "secrets come only from the environment or the inventory's credentials_file"
         )
+    redactor.register(value)
     return value
+
+
+def secrets_environment(inventory: Inventory, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment, completed by the inventory's credentials file (mode 0600 only)."""
+    merged = dict(env)
+    path = inventory.credentials_file
+    if path is None:
+        return merged
+    file = Path(path)
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        raise InvalidInput(f"credentials_file {file}: cannot be read ({exc.strerror})") from None
+    if stat.S_IMODE(mode) & 0o077:
+        raise RefusedForSafety(
+            f"credentials_file {file} has mode {stat.S_IMODE(mode):04o}: other users could "
+            f"read it; chmod 600 {file}"
+        )
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise InvalidInput(f"{file}:{number}: expected NAME=value")
+        merged.setdefault(name.strip(), value.strip().strip("'\""))
+    return merged
 
 
 def _required(value: str | None, field: str) -> str:
@@ -132,6 +162,7 @@ def holder_alive(holder: LockInfo) -> bool | None:
 
 def audit_key(env: Mapping[str, str]) -> bytes | None:
     value = env.get(HMAC_KEY_ENV)
+    redactor.register(value)
     return value.encode() if value else None
 
 

@@ -44,6 +44,7 @@ from migrate.ports import (
     SourceStore,
     TargetStore,
 )
+from migrate.redact import redact
 
 MiB = 1024**2
 
@@ -127,18 +128,20 @@ class Copier:
             return CopyResult(task.id, "pending", task.attempts, retries=retries)
         except ObjectChanged as change:
             self._abandon_upload(route, task)
-            return CopyResult(task.id, "changed", attempts, error=str(change), retries=retries)
+            return CopyResult(
+                task.id, "changed", attempts, error=redact(str(change)), retries=retries
+            )
         except ObjectNotFound as error:
             return CopyResult(
                 task.id,
                 "failed",
                 attempts,
-                error=f"gone at the source or target: {error}",
+                error=redact(f"gone at the source or target: {error}"),
                 retries=retries,
             )
         except StorageError as error:
             self._abandon_upload(route, task)
-            reason = str(error)
+            reason = redact(str(error))
             if isinstance(error, TransientStorageError):
                 reason = f"gave up after {retries + 1} attempts: {reason}"
             return CopyResult(task.id, "failed", attempts, error=reason, retries=retries)

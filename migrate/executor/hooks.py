@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from migrate.redact import redact
+
 OUTPUT_LIMIT = 16 * 1024
 
 
@@ -54,4 +56,4 @@ def run_hook(command: str, variables: Mapping[str, str], timeout: float) -> Hook
 
 
 def _tail(data: bytes) -> str:
-    return data[-OUTPUT_LIMIT:].decode("utf-8", errors="replace")
+    return redact(data[-OUTPUT_LIMIT:].decode("utf-8", errors="replace"))

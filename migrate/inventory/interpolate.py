@@ -14,6 +14,7 @@ INTERPOLATED_FIELDS: tuple[tuple[str, str], ...] = (
     ("target", "path"),
     ("target", "ca_bundle"),
 )
+TOP_LEVEL_INTERPOLATED = ("credentials_file",)
 
 
 class MissingVariable(ValueError):

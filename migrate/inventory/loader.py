@@ -18,7 +18,12 @@ from pydantic import ValidationError
 from migrate.config import Inventory
 from migrate.errors import InventoryError, PolicyViolation, Problem
 from migrate.inventory import checks, policy
-from migrate.inventory.interpolate import INTERPOLATED_FIELDS, MissingVariable, interpolate
+from migrate.inventory.interpolate import (
+    INTERPOLATED_FIELDS,
+    TOP_LEVEL_INTERPOLATED,
+    MissingVariable,
+    interpolate,
+)
 from migrate.inventory.secrets import find_inline_secrets
 from migrate.inventory.translate import translate_validation_error
 from migrate.inventory.yamlsrc import LineIndex, Path, load_yaml
@@ -120,6 +125,15 @@ def _interpolated(found: _Findings, env: Mapping[str, str]) -> dict[str, Any]:
                 [((section, key), f"environment variable '{missing.name}' is not set")],
             )
             block[key] = None
+    for key in TOP_LEVEL_INTERPOLATED:
+        if isinstance(data.get(key), str):
+            try:
+                data[key] = interpolate(data[key], env)
+            except MissingVariable as missing:
+                found.add(
+                    found.invalid, [((key,), f"environment variable '{missing.name}' is not set")]
+                )
+                data[key] = None
     return data
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from migrate.config import Inventory
 from migrate.inventory.yamlsrc import Path
-from migrate.presets import PRESETS
+from migrate.presets import PRESETS, QUALIFIED_REGIONS
 
 Finding = tuple[Path, str]
 
@@ -56,6 +57,8 @@ def endpoint_findings(inventory: Inventory, insecure: bool) -> Iterator[Finding]
 
 def policy_findings(inventory: Inventory, insecure: bool) -> Iterator[Finding]:
     yield from endpoint_findings(inventory, insecure)
+    yield from _allowlist_findings(inventory)
+    yield from _qualification_findings(inventory)
     yield from _region_findings(inventory)
     yield from _encryption_findings(inventory)
     yield from _bucket_sharing_findings(inventory)
@@ -109,3 +112,43 @@ def _bucket_sharing_findings(inventory: Inventory) -> Iterator[Finding]:
                 where,
                 f"bucket '{bucket}' is also the target of '{other}': one bucket per service",
             )
+
+
+def _allowlist_findings(inventory: Inventory) -> Iterator[Finding]:
+    patterns = inventory.policy.allowed_endpoints
+    url = resolved_target_endpoint(inventory)
+    if patterns is None or url is None:
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    if not any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in patterns):
+        yield (
+            ("target", "endpoint"),
+            (
+                f"target endpoint host '{host}' matches none of policy.allowed_endpoints "
+                f"({', '.join(patterns)})"
+            ),
+        )
+
+
+def _qualification_findings(inventory: Inventory) -> Iterator[Finding]:
+    target = inventory.target
+    if not inventory.policy.require_qualified or target.provider != "s3":
+        return
+    preset = PRESETS[target.preset]
+    regions = QUALIFIED_REGIONS.get(preset.name)
+    if not preset.qualified:
+        yield (
+            ("target", "preset"),
+            (
+                f"preset '{preset.name}' is not known to be SecNumCloud-qualified and "
+                "policy.require_qualified is true"
+            ),
+        )
+    elif regions is not None and target.region not in regions:
+        yield (
+            ("target", "region"),
+            (
+                f"preset '{preset.name}' is qualified only in {', '.join(sorted(regions))}, not in "
+                f"'{target.region}' (policy.require_qualified)"
+            ),
+        )

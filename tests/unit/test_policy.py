@@ -150,3 +150,25 @@ def test_key_env_names_are_not_secrets() -> None:
         "secret_key_env": "HDH_S3_SECRET",
     }
     assert plan_of(data).inventory.target.secret_key_env == "HDH_S3_SECRET"
+
+
+def test_endpoint_allowlist() -> None:
+    data = inventory()
+    data["policy"] = {**data["policy"], "allowed_endpoints": ["*.outscale.com", "s3.example.fr"]}
+    one(_refused(data), "matches none of policy.allowed_endpoints")
+    data["policy"]["allowed_endpoints"] = ["127.0.0.1"]
+    plan_of(data)
+
+
+def test_require_qualified_refuses_unqualified_presets_and_regions() -> None:
+    data = inventory(target={"provider": "s3", "preset": "scaleway", "region": "fr-par"})
+    data["policy"] = {"require_qualified": True}
+    one(_refused(data), "not known to be SecNumCloud-qualified")
+    data = inventory(target={"provider": "s3", "preset": "outscale", "region": "eu-west-2"})
+    data["policy"] = {"require_qualified": True}
+    one(_refused(data), "qualified only in cloudgouv-eu-west-1")
+    data = inventory(
+        target={"provider": "s3", "preset": "outscale", "region": "cloudgouv-eu-west-1"}
+    )
+    data["policy"] = {"require_qualified": True, "allowed_regions": ["cloudgouv-eu-west-1"]}
+    assert plan_of(data).inventory.target.preset == "outscale"

@@ -13,7 +13,8 @@ Choices the field notes forced:
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping, Sequence
+import io
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -391,3 +392,37 @@ class S3Target:
     def delete(self, bucket: str, key: str) -> None:
         with _boundary(f"deleting {key!r} from '{bucket}'"):
             self._client.delete_object(Bucket=bucket, Key=key)
+
+
+def checksum_trailer_sender(settings: S3Settings) -> Callable[[str, str, bytes], str]:
+    """For the probe: a PUT the way recent SDKs send it by default (CRC32, aws-chunked)."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if settings.path_style else "virtual"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        request_checksum_calculation="when_supported",
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+    client: Any = boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.endpoint,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        config=config,
+        verify=settings.ca_bundle or True,
+    )
+
+    def send(bucket: str, key: str, body: bytes) -> str:
+        try:
+            client.put_object(
+                Bucket=bucket, Key=key, Body=io.BytesIO(body), ChecksumAlgorithm="CRC32"
+            )
+        except botocore.exceptions.ClientError as exc:
+            return str(exc.response.get("Error", {}).get("Code", "refused"))
+        except botocore.exceptions.BotoCoreError as exc:
+            return type(exc).__name__
+        return "accepted"
+
+    return send

@@ -200,6 +200,18 @@ audit_events = Table(
     Column("hmac", String(64)),
 )
 
+probes = Table(
+    "probes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", Text, nullable=False),
+    Column("preset", String(32), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("contradicts_preset", Boolean, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
 rehearsals = Table(
     "rehearsals",
     metadata,

@@ -44,6 +44,7 @@ from state.schema import (
     lock,
     objects,
     plans,
+    probes,
     rehearsals,
     runs,
     services,
@@ -581,6 +582,36 @@ class Store:
                 )
             ).scalar()
         return str(found) if found is not None else None
+
+    def record_probe(
+        self, endpoint: str, preset: str, ok: bool, contradicts: bool, summary: str
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                probes.insert().values(
+                    endpoint=endpoint,
+                    preset=preset,
+                    ok=ok,
+                    contradicts_preset=contradicts,
+                    recorded_at=now_iso(),
+                    summary=summary,
+                )
+            )
+
+    def latest_probe(self, endpoint: str, preset: str) -> tuple[bool, bool, str, str] | None:
+        """(ok, contradicts the preset, recorded at, summary) of the last probe of a target."""
+        with self.tx() as c:
+            row = c.execute(
+                select(
+                    probes.c.ok, probes.c.contradicts_preset, probes.c.recorded_at, probes.c.summary
+                )
+                .where(and_(probes.c.endpoint == endpoint, probes.c.preset == preset))
+                .order_by(probes.c.id.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        return bool(row.ok), bool(row.contradicts_preset), row.recorded_at, row.summary
 
     def record_evidence(self, wave: int, path: str, sha256: str) -> None:
         with self.tx() as c:

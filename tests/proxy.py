@@ -31,12 +31,18 @@ class Recorder:
 
 
 class Proxy:
-    def __init__(self, upstream: str, decide: Decision | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        decide: Decision | None = None,
+        drop_response_headers: frozenset[str] = frozenset(),
+    ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.recorder = Recorder()
         self.decide = decide or (lambda _m, _p, _c: None)
+        self.drop = {h.lower() for h in drop_response_headers}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -100,7 +106,7 @@ class Proxy:
                 head = self.command == "HEAD"
                 for name, value in answer.getheaders():
                     lowered = name.lower()
-                    if lowered in ("transfer-encoding", "connection"):
+                    if lowered in ("transfer-encoding", "connection") or lowered in proxy.drop:
                         continue
                     if lowered == "content-length" and not head:
                         continue

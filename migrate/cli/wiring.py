@@ -23,6 +23,7 @@ from migrate.presets import PRESETS
 from migrate.redact import redactor
 
 if TYPE_CHECKING:
+    from adapters.s3 import S3Settings
     from state.store import Store
 
 
@@ -105,12 +106,20 @@ def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> 
         from adapters.local import LocalTarget
 
         return LocalTarget(Path(_required(target.path, "target.path")))
-    from adapters.s3 import S3Settings, S3Target
+    from adapters.s3 import S3Target
 
+    settings = s3_settings(inventory, env, workers)
+    return S3Target(settings, target_capabilities(inventory))
+
+
+def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S3Settings:
+    from adapters.s3 import S3Settings
+
+    target = inventory.target
     path_style = (
         target.addressing == "path" if target.addressing else PRESETS[target.preset].path_style
     )
-    settings = S3Settings(
+    return S3Settings(
         endpoint=resolved_target_endpoint(inventory),
         region=_required(target.region, "target.region"),
         access_key=_secret(env, target.access_key_env, "target.access_key_env"),
@@ -119,7 +128,6 @@ def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> 
         ca_bundle=target.ca_bundle,
         max_connections=workers + 4,
     )
-    return S3Target(settings, target_capabilities(inventory))
 
 
 def process_start(pid: int) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
+from migrate.commands.probe import refuse_contradicted_target
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.copy import Copier, CopySettings
 from migrate.executor.objects import ObjectMover
@@ -153,6 +154,7 @@ def apply(
     stop: threading.Event,
     holder_alive: Callable[[LockInfo], bool | None],
 ) -> ApplyResult:
+    refuse_contradicted_target(loaded.inventory, store)
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
     stamp = now_iso()

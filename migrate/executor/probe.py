@@ -1,0 +1,231 @@
+"""``migrate probe``: find out what the target really does, with canary objects in a scratch
+prefix, before any real object is trusted to it.
+
+Checks: a single PUT with Content-MD5 comes back with the same size, an MD5 ETag and the
+server-side encryption asked for; the bytes read back are the bytes sent; a multipart upload
+with the preset's part sizes completes to the right size; checksum headers of recent SDKs are
+accepted (or refused) without changing the stored size; everything is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from migrate.errors import StorageError
+from migrate.ports import BucketSettings, Encryption, ObjectAttributes, PartInfo, TargetStore
+
+MiB = 1024 * 1024
+PREFIX = "migrate-probe/"
+
+
+@dataclass
+class ProbeCheck:
+    name: str
+    ok: bool
+    detail: str
+    contradicts_preset: bool = False
+
+
+@dataclass
+class ProbeReport:
+    bucket: str
+    checks: list[ProbeCheck] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def contradictions(self) -> list[ProbeCheck]:
+        return [c for c in self.checks if c.contradicts_preset]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "bucket": self.bucket,
+            "ok": self.ok,
+            "checks": [
+                {
+                    "name": c.name,
+                    "ok": c.ok,
+                    "detail": c.detail,
+                    "contradicts_preset": c.contradicts_preset,
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def probe(
+    target: TargetStore,
+    bucket: str,
+    encryption: Encryption,
+    checksum_trailer: Callable[[str, str, bytes], str] | None = None,
+) -> ProbeReport:
+    report = ProbeReport(bucket)
+    run = f"{PREFIX}{uuid.uuid4().hex}/"
+    written: list[str] = []
+    try:
+        target.ensure_bucket(bucket, BucketSettings(encryption, {"hdh-managed-by": "hdh-migrate"}))
+        _single(target, bucket, run, encryption, report, written)
+        _multipart(target, bucket, run, report, written)
+        if checksum_trailer is not None:
+            _trailer(target, bucket, run, checksum_trailer, report, written)
+    except StorageError as error:
+        report.checks.append(ProbeCheck("reach the target", False, str(error), True))
+    finally:
+        for key in written:
+            try:
+                target.delete(bucket, key)
+            except StorageError as error:
+                report.checks.append(ProbeCheck("clean up", False, f"{key}: {error}"))
+    return report
+
+
+def _single(
+    target: TargetStore,
+    bucket: str,
+    run: str,
+    encryption: Encryption,
+    report: ProbeReport,
+    written: list[str],
+) -> None:
+    body = os.urandom(64 * 1024)
+    key = f"{run}single.bin"
+    target.put(
+        bucket,
+        key,
+        body,
+        _md5(body),
+        ObjectAttributes(content_type="application/octet-stream", metadata={"Probe": "1"}),
+        encryption,
+    )
+    written.append(key)
+    info = target.head(bucket, key)
+    if info is None:
+        report.checks.append(ProbeCheck("single PUT", False, "not found after the write", True))
+        return
+    report.checks.append(
+        ProbeCheck(
+            "stored size equals sent size",
+            info.size == len(body),
+            f"sent {len(body)}, stored {info.size}",
+            info.size != len(body),
+        )
+    )
+    report.checks.append(
+        ProbeCheck(
+            "ETag is the MD5 of a single PUT",
+            info.md5 == _md5(body),
+            f"ETag {info.etag}, MD5 {_md5(body)}",
+            False,
+        )
+    )
+    if encryption.enabled:
+        echoed = info.encryption is not None
+        report.checks.append(
+            ProbeCheck(
+                "server-side encryption echoed",
+                echoed,
+                f"asked {encryption.mode}, the target reports {info.encryption}",
+                not echoed,
+            )
+        )
+    with target.open(bucket, key) as reader:
+        back = b"".join(reader.chunks(MiB))
+    report.checks.append(
+        ProbeCheck(
+            "bytes read back are the bytes sent",
+            back == body,
+            f"SHA-256 {'matches' if back == body else 'differs'}",
+            back != body,
+        )
+    )
+
+
+def _multipart_name(part: int, parts: int) -> str:
+    return f"multipart with {part // MiB} MiB parts (limit {parts} parts)"
+
+
+def _multipart(
+    target: TargetStore, bucket: str, run: str, report: ProbeReport, written: list[str]
+) -> None:
+    caps = target.capabilities
+    key = f"{run}multipart.bin"
+    first, last = os.urandom(caps.min_part_size), os.urandom(1234)
+    upload = target.create_multipart(bucket, key, ObjectAttributes(), Encryption("none"))
+    try:
+        parts = [
+            PartInfo(1, len(first), target.upload_part(bucket, key, upload, 1, first, _md5(first))),
+            PartInfo(2, len(last), target.upload_part(bucket, key, upload, 2, last, _md5(last))),
+        ]
+        listed = target.list_parts(bucket, key, upload)
+        target.complete_multipart(bucket, key, upload, parts)
+    except StorageError as error:
+        target.abort_multipart(bucket, key, upload)
+        report.checks.append(
+            ProbeCheck(
+                _multipart_name(caps.min_part_size, caps.max_parts),
+                False,
+                str(error),
+                True,
+            )
+        )
+        return
+    written.append(key)
+    info = target.head(bucket, key)
+    size_ok = info is not None and info.size == len(first) + len(last)
+    report.checks.append(
+        ProbeCheck(
+            _multipart_name(caps.min_part_size, caps.max_parts),
+            size_ok and len(listed) == 2,
+            f"parts listed during the upload: {len(listed)}; stored size "
+            f"{info.size if info else 'none'} of {len(first) + len(last)}",
+            not size_ok,
+        )
+    )
+
+
+def _trailer(
+    target: TargetStore,
+    bucket: str,
+    run: str,
+    send: Callable[[str, str, bytes], str],
+    report: ProbeReport,
+    written: list[str],
+) -> None:
+    body = os.urandom(10_000)
+    key = f"{run}checksum.bin"
+    outcome = send(bucket, key, body)
+    if outcome != "accepted":
+        report.checks.append(
+            ProbeCheck(
+                "CRC32 checksum headers (recent SDK defaults)",
+                True,
+                f"refused ({outcome}): the copy sends them only when required, as configured",
+            )
+        )
+        return
+    written.append(key)
+    info = target.head(bucket, key)
+    framed = info is None or info.size != len(body)
+    report.checks.append(
+        ProbeCheck(
+            "CRC32 checksum headers (recent SDK defaults)",
+            not framed,
+            "accepted; stored size "
+            + (
+                f"{info.size} != {len(body)}: the provider kept the chunk framing"
+                if framed and info
+                else "matches"
+            ),
+            framed,
+        )
+    )

@@ -1,0 +1,55 @@
+"""`migrate probe` against the S3 server, and a target that lies about encryption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.helpers import migrate, seed, write_inventory
+from tests.proxy import Proxy
+from tools import emulators
+
+
+def test_probe_passes_and_cleans_up(
+    servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    inventory = write_inventory(tmp_path, {"probe-data": f"{unique}-p"})
+    with Proxy(servers.s3_url) as proxy:
+        result = migrate(
+            "probe", str(inventory), env={**server_env, "S3_URL": proxy.url}, cwd=tmp_path
+        )
+        requests = list(proxy.recorder.requests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for check in (
+        "stored size equals sent size",
+        "server-side encryption echoed",
+        "bytes read back are the bytes sent",
+        "multipart with 5 MiB parts",
+        "CRC32 checksum headers",
+    ):
+        assert check in result.stdout, check
+    deletes = [p for m, p in requests if m == "DELETE"]
+    assert len(deletes) == 3  # every canary object is removed
+    assert all("migrate-probe/" in p for p in deletes)
+
+
+def test_apply_refuses_a_target_that_contradicts_its_preset(
+    servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    container = f"{unique}-c"
+    seed(servers, container, 2)
+    with Proxy(
+        servers.s3_url, drop_response_headers=frozenset({"x-amz-server-side-encryption"})
+    ) as proxy:
+        env = {**server_env, "S3_URL": proxy.url}
+        inventory = write_inventory(tmp_path, {"liar-data": container})
+        probe = migrate("probe", str(inventory), env=env, cwd=tmp_path)
+        assert probe.returncode == 1
+        assert "CONTRADICTS PRESET" in probe.stdout
+        assert (
+            migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=tmp_path).returncode
+            == 0
+        )
+        refused = migrate("apply", "plan.json", "--yes", env=env, cwd=tmp_path)
+    assert refused.returncode == 3
+    assert "contradicts preset 'generic'" in refused.stderr
+    assert "server-side encryption echoed" in refused.stderr

@@ -166,7 +166,9 @@ def test_a_stale_plan_is_refused(
     assert refused.returncode == 3
     assert "stale" in refused.stderr
     assert "migrate plan" in refused.stderr
-    assert not (tmp_path / ".migrate").exists()
+    db = sqlite3.connect(tmp_path / ".migrate" / "state.db")  # plan wrote its audit event
+    assert db.execute("select count(*) from runs").fetchone() == (0,)
+    assert db.execute("select action from audit_events").fetchall() == [("plan.created",)]
 
 
 def test_approval_gate_then_approve(

@@ -169,7 +169,7 @@ class LocalTarget(_Folder):
         (path / SIDECAR).mkdir(parents=True, exist_ok=True)
         settings_file = path / SIDECAR / "bucket.json"
         settings_file.write_text(
-            json.dumps({"encryption": asdict(settings.encryption), "tags": dict(settings.tags)})
+            json.dumps({"encryption": _public(settings.encryption), "tags": dict(settings.tags)})
         )
         return created
 
@@ -255,7 +255,7 @@ class LocalTarget(_Folder):
         manifest = {
             "key": key,
             "attributes": {**asdict(attributes), "metadata": dict(attributes.metadata)},
-            "encryption": asdict(encryption),
+            "encryption": _public(encryption),
         }
         (folder / "manifest.json").write_text(json.dumps(manifest))
         return upload_id
@@ -323,6 +323,11 @@ class LocalTarget(_Folder):
         path = self._object_path(bucket, key)
         path.unlink(missing_ok=True)
         self._sidecar(bucket, key).unlink(missing_ok=True)
+
+
+def _public(encryption: Encryption) -> dict[str, str | None]:
+    """What may be written down about an encryption setting: never an SSE-C key."""
+    return {"mode": encryption.mode, "kms_key_id": encryption.kms_key_id}
 
 
 def _bisect_after(keys: list[str], marker: str) -> int:

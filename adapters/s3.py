@@ -16,7 +16,7 @@ import base64
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -78,6 +78,7 @@ class S3Settings:
     max_connections: int = 32
     connect_timeout: int = 10
     read_timeout: int = 120
+    sse_c_key: bytes | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"S3Settings(endpoint={self.endpoint!r}, region={self.region!r}, keys=***)"
@@ -134,13 +135,22 @@ def _boundary(what: str) -> Iterator[None]:
         raise _translate(exc, what) from None
 
 
-def _sse_params(encryption: Encryption) -> dict[str, str]:
+def _sse_params(encryption: Encryption, customer_key: bytes | None) -> dict[str, Any]:
     if not encryption.enabled:
         return {}
-    params = {"ServerSideEncryption": encryption.mode}
+    if encryption.mode == "SSE-C":
+        return _customer_key_params(customer_key)
+    params: dict[str, Any] = {"ServerSideEncryption": encryption.mode}
     if encryption.mode == "aws:kms" and encryption.kms_key_id:
         params["SSEKMSKeyId"] = encryption.kms_key_id
     return params
+
+
+def _customer_key_params(key: bytes | None) -> dict[str, Any]:
+    """SSE-C: botocore adds the key's MD5; the key goes only into the request headers."""
+    if not key:
+        return {}
+    return {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
 
 
 def _attribute_params(attributes: ObjectAttributes) -> dict[str, Any]:
@@ -156,7 +166,9 @@ def _attribute_params(attributes: ObjectAttributes) -> dict[str, Any]:
 def _object_from_head(key: str, answer: Mapping[str, Any]) -> ObjectInfo:
     """The one place where a HEAD answer becomes a neutral record."""
     etag = str(answer.get("ETag", "")).strip('"') or None
-    encryption = answer.get("ServerSideEncryption")
+    encryption = answer.get("ServerSideEncryption") or (
+        "SSE-C" if answer.get("SSECustomerAlgorithm") else None
+    )
     single_part_md5 = etag if etag and "-" not in etag and encryption != "aws:kms" else None
     return ObjectInfo(
         key=key,
@@ -246,7 +258,7 @@ class S3Target:
 
     def _apply_settings(self, bucket: str, settings: BucketSettings) -> None:
         encryption = settings.encryption
-        if encryption.enabled:
+        if encryption.enabled and encryption.mode != "SSE-C":  # SSE-C has no bucket default
             rule: dict[str, Any] = {"SSEAlgorithm": encryption.mode}
             if encryption.mode == "aws:kms" and encryption.kms_key_id:
                 rule["KMSMasterKeyID"] = encryption.kms_key_id
@@ -265,7 +277,10 @@ class S3Target:
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         try:
             with _boundary(f"object {key!r} in '{bucket}'"):
-                return _object_from_head(key, self._client.head_object(Bucket=bucket, Key=key))
+                answer = self._client.head_object(
+                    Bucket=bucket, Key=key, **_customer_key_params(self._settings.sse_c_key)
+                )
+                return _object_from_head(key, answer)
         except ObjectNotFound:
             return None
 
@@ -286,7 +301,7 @@ class S3Target:
                 ContentLength=len(body),
                 ContentMD5=_md5_b64(md5_hex),
                 **_attribute_params(attributes),
-                **_sse_params(encryption),
+                **_sse_params(encryption, self._settings.sse_c_key),
             )
         return WriteResult(str(answer.get("ETag", "")).strip('"') or None, answer.get("VersionId"))
 
@@ -295,7 +310,10 @@ class S3Target:
     ) -> str:
         with _boundary(f"starting a multipart upload of {key!r} to '{bucket}'"):
             answer = self._client.create_multipart_upload(
-                Bucket=bucket, Key=key, **_attribute_params(attributes), **_sse_params(encryption)
+                Bucket=bucket,
+                Key=key,
+                **_attribute_params(attributes),
+                **_sse_params(encryption, self._settings.sse_c_key),
             )
         return str(answer["UploadId"])
 
@@ -311,6 +329,7 @@ class S3Target:
                 Body=body,
                 ContentLength=len(body),
                 ContentMD5=_md5_b64(md5_hex),
+                **_customer_key_params(self._settings.sse_c_key),
             )
         return str(answer["ETag"]).strip('"')
 
@@ -379,7 +398,11 @@ class S3Target:
     ) -> Iterator[_BodyReader]:
         what = f"reading {key!r} from '{bucket}'"
         with _boundary(what):
-            params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+            params: dict[str, Any] = {
+                "Bucket": bucket,
+                "Key": key,
+                **_customer_key_params(self._settings.sse_c_key),
+            }
             if expected_etag:
                 params["IfMatch"] = f'"{expected_etag}"'
             answer = self._client.get_object(**params)

@@ -69,8 +69,10 @@ class TargetConfig(_Frozen):
     preset: Literal["generic", "outscale", "ovhcloud", "scaleway", "cloud-temple"] = "generic"
     endpoint: str | None = None
     region: str | None = None
-    encryption: Literal["AES256", "aws:kms", "none"] = "AES256"
+    encryption: Literal["AES256", "aws:kms", "SSE-C", "none"] = "AES256"
     kms_key_id: str | None = None
+    sse_c_key_env: EnvName | None = None
+    """With SSE-C: the variable holding the base64 of the 256-bit customer key."""
     access_key_env: EnvName = "AWS_ACCESS_KEY_ID"
     secret_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
     ca_bundle: str | None = None
@@ -87,6 +89,8 @@ class TargetConfig(_Frozen):
             raise ValueError("an s3 target needs 'region'")
         if self.encryption == "aws:kms" and not self.kms_key_id:
             raise ValueError("encryption 'aws:kms' needs 'kms_key_id'")
+        if self.encryption == "SSE-C" and not self.sse_c_key_env:
+            raise ValueError("encryption 'SSE-C' needs 'sse_c_key_env' (the key's variable)")
         return self
 
 

@@ -56,8 +56,9 @@ class ListingPage:
 
 @dataclass(frozen=True)
 class Encryption:
-    mode: str  # AES256 | aws:kms | none
+    mode: str  # AES256 | aws:kms | SSE-C | none
     kms_key_id: str | None = None
+    """With SSE-C the key itself stays inside the S3 adapter, never in these records."""
 
     @property
     def enabled(self) -> bool:

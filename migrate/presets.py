@@ -25,7 +25,7 @@ class Preset:
     min_part_size: int = 5 * MiB
     max_part_size: int = 5 * GiB
     max_single_put: int = 5 * GiB
-    encryption_modes: frozenset[str] = frozenset({"AES256", "aws:kms"})
+    encryption_modes: frozenset[str] = frozenset({"AES256", "aws:kms", "SSE-C"})
     qualified: bool = False
 
     def endpoint_for(self, region: str | None) -> str | None:
@@ -41,6 +41,7 @@ PRESETS: dict[str, Preset] = {
         "https://oos.{region}.outscale.com",
         frozenset({"eu-west-2", "cloudgouv-eu-west-1", "us-east-2", "us-west-1", "ap-northeast-1"}),
         path_style=True,
+        encryption_modes=frozenset({"AES256", "aws:kms"}),
         qualified=True,
     ),
     "ovhcloud": Preset(
@@ -55,7 +56,7 @@ PRESETS: dict[str, Preset] = {
         frozenset({"fr-par", "nl-ams", "pl-waw"}),
         path_style=False,
         max_parts=1_000,
-        encryption_modes=frozenset({"AES256"}),
+        encryption_modes=frozenset({"AES256", "SSE-C"}),
     ),
     "cloud-temple": Preset("cloud-temple", None, None, path_style=True, qualified=True),
 }

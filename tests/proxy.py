@@ -23,6 +23,7 @@ Decision = Callable[[str, str, int], str | None]
 @dataclass
 class Recorder:
     requests: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     faults: list[tuple[str, str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,6 +74,7 @@ class Proxy:
                 body = self.rfile.read(length) if length else b""
                 with proxy.recorder.lock:
                     proxy.recorder.requests.append((self.command, self.path))
+                    proxy.recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
                     count = len(proxy.recorder.requests)
                 decision = proxy.decide(self.command, self.path, count)
                 if decision == "reset":

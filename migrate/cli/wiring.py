@@ -3,6 +3,8 @@ place secrets are read), and who and where this process is."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
 import os
 import socket
@@ -127,7 +129,23 @@ def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S
         path_style=path_style,
         ca_bundle=target.ca_bundle,
         max_connections=workers + 4,
+        sse_c_key=customer_key(inventory, env),
     )
+
+
+def customer_key(inventory: Inventory, env: Mapping[str, str]) -> bytes | None:
+    """The SSE-C key: base64 of 32 bytes, from the variable the inventory names."""
+    name = inventory.target.sse_c_key_env
+    if inventory.target.encryption != "SSE-C" or name is None:
+        return None
+    encoded = _secret(env, name, "target.sse_c_key_env")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{name} is not base64 (it must hold a 256-bit SSE-C key)") from None
+    if len(key) != 32:
+        raise InvalidInput(f"{name} holds {len(key)} bytes; an SSE-C key has 32")
+    return key
 
 
 def process_start(pid: int) -> str | None:

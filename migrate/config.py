@@ -64,6 +64,11 @@ class SourceConfig(_Frozen):
         return self
 
 
+class ProjectCredentials(_Frozen):
+    access_key_env: EnvName
+    secret_key_env: EnvName
+
+
 class TargetConfig(_Frozen):
     provider: Literal["s3", "local"]
     preset: Literal["generic", "outscale", "ovhcloud", "scaleway", "cloud-temple"] = "generic"
@@ -73,6 +78,8 @@ class TargetConfig(_Frozen):
     kms_key_id: str | None = None
     sse_c_key_env: EnvName | None = None
     """With SSE-C: the variable holding the base64 of the 256-bit customer key."""
+    projects: dict[ProjectName, ProjectCredentials] = Field(default_factory=dict)
+    """Credentials that are the only ones used for the buckets of a project."""
     access_key_env: EnvName = "AWS_ACCESS_KEY_ID"
     secret_key_env: EnvName = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
     ca_bundle: str | None = None

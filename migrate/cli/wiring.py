@@ -11,6 +11,7 @@ import socket
 import stat
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -110,8 +111,26 @@ def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> 
         return LocalTarget(Path(_required(target.path, "target.path")))
     from adapters.s3 import S3Target
 
-    settings = s3_settings(inventory, env, workers)
-    return S3Target(settings, target_capabilities(inventory))
+    capabilities = target_capabilities(inventory)
+    default = S3Target(s3_settings(inventory, env, workers), capabilities)
+    if not target.projects:
+        return default
+    from adapters.routing import ProjectRoutedTarget
+
+    by_project: dict[str, TargetStore] = {}
+    for project, keys in target.projects.items():
+        settings = replace(
+            s3_settings(inventory, env, workers),
+            access_key=_secret(env, keys.access_key_env, f"target.projects.{project}"),
+            secret_key=_secret(env, keys.secret_key_env, f"target.projects.{project}"),
+        )
+        by_project[project] = S3Target(settings, capabilities)
+    by_bucket = {
+        bucket: by_project[service.project]
+        for service in inventory.services
+        if service.project in by_project and (bucket := inventory.bucket_of(service)) is not None
+    }
+    return ProjectRoutedTarget(default, by_bucket)
 
 
 def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S3Settings:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select, update
@@ -31,9 +31,39 @@ def normalise_key(key: str) -> str:
 
 
 def _attrs_json(attributes: ObjectAttributes) -> str:
-    data = asdict(attributes)
-    data["metadata"] = dict(attributes.metadata)
-    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+    """Hot path of listing ingestion: most objects share their headers, so the JSON is cached
+    by value (and built by hand: dataclasses.asdict deep-copies)."""
+    return _attrs_json_cached(
+        attributes.cache_control,
+        attributes.content_disposition,
+        attributes.content_encoding,
+        attributes.content_language,
+        attributes.content_type,
+        tuple(sorted(attributes.metadata.items())),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _attrs_json_cached(
+    cache_control: str | None,
+    content_disposition: str | None,
+    content_encoding: str | None,
+    content_language: str | None,
+    content_type: str | None,
+    metadata: tuple[tuple[str, str], ...],
+) -> str:
+    return json.dumps(
+        {
+            "cache_control": cache_control,
+            "content_disposition": content_disposition,
+            "content_encoding": content_encoding,
+            "content_language": content_language,
+            "content_type": content_type,
+            "metadata": dict(metadata),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    )
 
 
 def _attrs(text: str) -> ObjectAttributes:
@@ -48,22 +78,29 @@ def _insert(connection: Connection) -> Any:
 
 
 def ingest(
-    connection: Connection, service: str, generation: int, listed: Sequence[ObjectInfo]
+    connection: Connection,
+    service: str,
+    generation: int,
+    listed: Sequence[ObjectInfo],
+    *,
+    fresh: bool = False,
 ) -> ListingCounts:
     """Upsert one listing page: new rows pending; changed rows back to pending; all stamped
     with the listing generation (so that a full pass tells what disappeared)."""
     if not listed:
         return ListingCounts()
     stamp = now_iso()
-    keys = [o.key for o in listed]
-    known = {
-        row.key: (row.source_etag, row.size)
-        for row in connection.execute(
-            select(objects.c.key, objects.c.source_etag, objects.c.size).where(
-                and_(objects.c.service == service, objects.c.key.in_(keys))
+    known: dict[str, tuple[str | None, int]] = {}
+    if not fresh:
+        keys = [o.key for o in listed]
+        known = {
+            row.key: (row.source_etag, row.size)
+            for row in connection.execute(
+                select(objects.c.key, objects.c.source_etag, objects.c.size).where(
+                    and_(objects.c.service == service, objects.c.key.in_(keys))
+                )
             )
-        )
-    }
+        }
     rows = [
         {
             "service": service,
@@ -86,6 +123,9 @@ def ingest(
     new = sum(1 for o in listed if o.key not in known)
     changed = sum(1 for o in listed if o.key in known and known[o.key] != (o.etag, o.size))
     statement = _insert(connection)
+    if fresh:  # nothing known yet: plain inserts (a duplicate key would be a listing bug)
+        connection.execute(statement.on_conflict_do_nothing(), rows)
+        return ListingCounts(new=len(listed))
     excluded = statement.excluded
     changed_expr = (objects.c.source_etag.is_distinct_from(excluded.source_etag)) | (
         objects.c.size != excluded.size

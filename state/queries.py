@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, func, select
 
 from state.schema import evidence, objects, services, steps
 
@@ -32,60 +32,44 @@ class ServiceProgress:
 
 
 def service_progress(connection: Connection) -> list[ServiceProgress]:
-    grouped = (
+    """One covering-index scan for the counts, then the services' rows."""
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    for service, status, number, size in connection.execute(
         select(
             objects.c.service,
-            func.count().label("total"),
-            func.sum(case((objects.c.status == "done", 1), else_=0)).label("done"),
-            func.sum(case((objects.c.status == "failed", 1), else_=0)).label("failed"),
-            func.coalesce(func.sum(objects.c.size), 0).label("bytes_total"),
+            objects.c.status,
+            func.count(),
+            func.coalesce(func.sum(objects.c.size), 0),
+        ).group_by(objects.c.service, objects.c.status)
+    ):
+        counts.setdefault(str(service), {})[str(status)] = (int(number), int(size))
+    found = []
+    for r in connection.execute(select(services).order_by(services.c.wave, services.c.name)):
+        by_status = counts.get(r.name, {})
+        live = {k: v for k, v in by_status.items() if k != "deleted"}
+        found.append(
+            ServiceProgress(
+                name=r.name,
+                wave=r.wave,
+                kind=r.kind,
+                project=r.project,
+                state=r.state,
+                step=r.step,
+                error=r.error,
+                objects_total=sum(n for n, _ in live.values()),
+                objects_done=live.get("done", (0, 0))[0],
+                objects_failed=live.get("failed", (0, 0))[0],
+                bytes_total=sum(b for _, b in live.values()),
+                bytes_done=live.get("done", (0, 0))[1],
+                updated_at=r.updated_at,
+                freeze_seconds=r.freeze_seconds,
+                freeze_budget_seconds=r.freeze_budget_seconds,
+                freeze_started_at=r.freeze_started_at,
+                cutover_at=r.cutover_at,
+                decommissioned_at=r.decommissioned_at,
+            )
         )
-        .where(objects.c.status != "deleted")
-        .group_by(objects.c.service)
-        .subquery()
-    )
-    done_bytes = (
-        select(objects.c.service, func.coalesce(func.sum(objects.c.size), 0).label("bytes_done"))
-        .where(objects.c.status == "done")
-        .group_by(objects.c.service)
-        .subquery()
-    )
-    rows = connection.execute(
-        select(
-            services,
-            grouped.c.total,
-            grouped.c.done,
-            grouped.c.failed,
-            grouped.c.bytes_total,
-            done_bytes.c.bytes_done,
-        )
-        .outerjoin(grouped, grouped.c.service == services.c.name)
-        .outerjoin(done_bytes, done_bytes.c.service == services.c.name)
-        .order_by(services.c.wave, services.c.name)
-    ).all()
-    return [
-        ServiceProgress(
-            name=r.name,
-            wave=r.wave,
-            kind=r.kind,
-            project=r.project,
-            state=r.state,
-            step=r.step,
-            error=r.error,
-            objects_total=int(r.total or 0),
-            objects_done=int(r.done or 0),
-            objects_failed=int(r.failed or 0),
-            bytes_total=int(r.bytes_total or 0),
-            bytes_done=int(r.bytes_done or 0),
-            updated_at=r.updated_at,
-            freeze_seconds=r.freeze_seconds,
-            freeze_budget_seconds=r.freeze_budget_seconds,
-            freeze_started_at=r.freeze_started_at,
-            cutover_at=r.cutover_at,
-            decommissioned_at=r.decommissioned_at,
-        )
-        for r in rows
-    ]
+    return found
 
 
 def failures(connection: Connection, service: str, limit: int) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -146,7 +146,8 @@ objects = Table(
     Column("proof", String(24)),
     Column("updated_at", String(32), nullable=False),
     UniqueConstraint("service", "key", name="uq_objects_service_key"),
-    Index("ix_objects_service_status", "service", "status"),
+    Index("ix_objects_service_status", "service", "status", "size"),  # covers status counts
+    Index("ix_objects_status_updated", "status", "updated_at"),  # recent throughput
     Index("ix_objects_service_norm", "service", "norm_key"),
 )
 

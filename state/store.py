@@ -62,6 +62,7 @@ class Store:
         self._mutex = threading.RLock()
         self._actor = (getpass.getuser(), socket.gethostname())
         self._audit_key: bytes | None = None
+        self._fresh_listing: dict[str, int] = {}
 
     def set_actor(self, operator: str, host: str, audit_key: bytes | None) -> None:
         """Who the audit events are from, and the key that signs them (if any)."""
@@ -386,27 +387,41 @@ class Store:
 
     def begin_listing(self, service: str) -> int:
         with self.tx() as c:
+            empty = (
+                c.execute(select(objects.c.id).where(objects.c.service == service).limit(1)).first()
+                is None
+            )
             row = c.execute(select(services).where(services.c.name == service)).one()
             if row.listing_marker is not None and not row.listing_complete:
-                return int(row.listing_generation)  # resume the interrupted pass
-            generation = int(row.listing_generation) + 1
-            c.execute(
-                update(services)
-                .where(services.c.name == service)
-                .values(
-                    listing_generation=generation,
-                    listing_complete=False,
-                    listing_marker=None,
-                    updated_at=now_iso(),
+                generation = int(row.listing_generation)  # resume the interrupted pass
+            else:
+                generation = int(row.listing_generation) + 1
+                c.execute(
+                    update(services)
+                    .where(services.c.name == service)
+                    .values(
+                        listing_generation=generation,
+                        listing_complete=False,
+                        listing_marker=None,
+                        updated_at=now_iso(),
+                    )
                 )
-            )
-            return generation
+        self._mark_fresh(service, generation, empty)
+        return generation
+
+    def _mark_fresh(self, service: str, generation: int, empty: bool) -> None:
+        """A listing into an empty ledger needs no lookup of what it already knows."""
+        if empty:
+            self._fresh_listing[service] = generation
+        else:
+            self._fresh_listing.pop(service, None)
 
     def ingest_listing(
         self, service: str, generation: int, listed: Sequence[ObjectInfo], next_marker: str | None
     ) -> ListingCounts:
         with self.tx() as c:
-            counts = object_rows.ingest(c, service, generation, listed)
+            fresh = self._fresh_listing.get(service) == generation
+            counts = object_rows.ingest(c, service, generation, listed, fresh=fresh)
             c.execute(
                 update(services)
                 .where(services.c.name == service)

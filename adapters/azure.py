@@ -142,6 +142,8 @@ def _raise_for(response: requests.Response, what: str) -> None:
     detail = f"{what}: HTTP {status}{' ' + code if code else ''}"
     if status == 404:
         raise ObjectNotFound(detail)
+    if status == 412:
+        raise ObjectChanged(f"{what}: it changed since it was listed (HTTP 412 {code})")
     if status == 409 and code == "BlobArchived":
         raise PermanentStorageError(
             f"{what}: the blob is in the Archive tier; rehydrate it (Set Blob Tier to Hot or "
@@ -234,10 +236,18 @@ class AzureSource:
         method: str = "GET",
         params: dict[str, Any] | None = None,
         stream: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         connection: Any = self._driver().connection
         try:
-            connection.request(path, method=method, params=params or {}, raw=True, stream=stream)
+            connection.request(
+                path,
+                method=method,
+                params=params or {},
+                raw=True,
+                stream=stream,
+                headers=headers or {},
+            )
             response: requests.Response = connection.connection.getresponse()
         except StorageError:
             raise
@@ -285,8 +295,14 @@ class AzureSource:
     def open(
         self, container: str, key: str, expected_etag: str | None = None
     ) -> Iterator[_BlobReader]:
+        # If-Match makes the read atomic: the bytes are those of the listed version, or the
+        # service answers 412 and the blob is taken again after the next listing.
+        headers = {"If-Match": f'"{expected_etag}"'} if expected_etag else None
         response = self._request(
-            self._blob_path(container, key), f"reading blob {key!r} in '{container}'", stream=True
+            self._blob_path(container, key),
+            f"reading blob {key!r} in '{container}'",
+            stream=True,
+            headers=headers,
         )
         try:
             yield _BlobReader(response, key, expected_etag)

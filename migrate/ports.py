@@ -122,7 +122,8 @@ class SourceStore(Protocol):
     def open(
         self, container: str, key: str, expected_etag: str | None = None
     ) -> AbstractContextManager[ObjectReader]:
-        """The stored bytes; ObjectChanged when the ETag is no longer ``expected_etag``."""
+        """The stored bytes of exactly the version ``expected_etag`` names (a conditional read),
+        or ObjectChanged when the object is no longer that version."""
         ...
 
 

@@ -81,7 +81,7 @@ def blobs_for(container: str, objects: int, large: int, rnd: random.Random) -> I
         yield Blob(
             container,
             f"large/cohort-{index}.bin",
-            rnd.randbytes(24 * MiB + 1234 * index),
+            rnd.randbytes(40 * MiB + 1234 * index),
             {"content_type": "application/octet-stream"},
             {},
             with_md5=False,

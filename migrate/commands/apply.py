@@ -250,7 +250,10 @@ def _locked_apply(
                 stop,
                 on_wave_done=record_evidence,
             )
-            result.outcome = runner.run()
+            try:
+                result.outcome = runner.run()
+            finally:
+                copier.close()
             result.evidence = evidence_files
         status = (
             "interrupted"

@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -55,9 +56,44 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class CopySettings:
-    multipart_threshold: int = 16 * MiB
+    multipart_threshold: int = 32 * MiB
+    """Objects up to this size go in one PUT (one buffer, one request)."""
     part_size: int = 16 * MiB
     chunk_size: int = 1 * MiB
+    part_concurrency: int = 4
+    """Parts of one object in flight at once, while the next part is read."""
+    memory_budget: int = 160 * MiB
+    """Bytes buffered at once by all copies together: RSS stays flat whatever the sizes."""
+
+
+class _ByteBudget:
+    """A counting semaphore in bytes: a copy waits until its buffer fits the budget."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        size = min(size, self._limit)
+        with self._changed:
+            while self._used + size > self._limit:
+                self._changed.wait()
+            self._used += size
+        return size
+
+    def release(self, size: int) -> None:
+        with self._changed:
+            self._used -= size
+            self._changed.notify_all()
+
+    @contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        taken = self.acquire(size)
+        try:
+            yield
+        finally:
+            self.release(taken)
 
 
 @dataclass(frozen=True)
@@ -102,7 +138,15 @@ class Copier:
         self.settings = settings
         self.policy = policy
         self._sleep = sleep if sleep is not None else time.sleep
+        self._budget = _ByteBudget(settings.memory_budget)
+        self._parts = ThreadPoolExecutor(
+            max_workers=max(1, settings.part_concurrency), thread_name_prefix="part"
+        )
         self.stop = stop or threading.Event()
+
+    def close(self) -> None:
+        """Stop the part uploaders (after the copies that use them are over)."""
+        self._parts.shutdown(wait=True, cancel_futures=True)
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -158,16 +202,21 @@ class Copier:
 
     def _single_put(self, route: Route, task: ObjectTask) -> CopyResult:
         hashes = _Hashes()
-        pieces: list[bytes] = []
-        with self._open_source(route, task) as reader:
-            for chunk in reader.chunks(self.settings.chunk_size):
-                hashes.update(chunk)
-                pieces.append(chunk)
-        body = b"".join(pieces)
-        md5 = self._check_read(route, task, hashes)
-        written = self.target.put(
-            route.bucket, task.key, body, md5, self._attributes(task, hashes), route.encryption
-        )
+        with self._budget.hold(task.size):
+            body = bytearray()
+            with self._open_source(route, task) as reader:
+                for chunk in reader.chunks(self.settings.chunk_size):
+                    hashes.update(chunk)
+                    body += chunk
+            md5 = self._check_read(route, task, hashes, confirm_unchanged=False)
+            written = self.target.put(
+                route.bucket,
+                task.key,
+                bytes(body),
+                md5,
+                self._attributes(task, hashes),
+                route.encryption,
+            )
         info = self._check_written(route, task, hashes, expect_md5_etag=True)
         return self._done(task, hashes, info, written.version_id)
 
@@ -187,27 +236,21 @@ class Copier:
     def _multipart(self, route: Route, task: ObjectTask) -> CopyResult:
         upload_id, part_size, existing = self._resume_or_start(route, task)
         hashes = _Hashes()
-        parts: list[PartInfo] = []
-        buffer = bytearray()
-        with self._open_source(route, task) as reader:
-            for chunk in reader.chunks(self.settings.chunk_size):
-                if self.stop.is_set():
-                    raise Interrupted
-                buffer += chunk
-                while len(buffer) >= part_size:
-                    part = bytes(buffer[:part_size])
-                    del buffer[:part_size]
-                    parts.append(
-                        self._send_part(
-                            route, task, upload_id, len(parts) + 1, part, hashes, existing
-                        )
+        sending: list[Future[PartInfo]] = []
+        try:
+            with self._open_source(route, task) as reader:
+                for number, part in enumerate(self._parts_of(reader, part_size), start=1):
+                    sending.append(
+                        self._queue_part(route, task, upload_id, number, part, hashes, existing)
                     )
-        if buffer or not parts:
-            parts.append(
-                self._send_part(
-                    route, task, upload_id, len(parts) + 1, bytes(buffer), hashes, existing
-                )
-            )
+            if not sending:
+                sending.append(self._queue_part(route, task, upload_id, 1, b"", hashes, existing))
+            parts = [future.result() for future in sending]
+        except BaseException:
+            for future in sending:
+                future.cancel()
+            wait(sending)
+            raise
         self._check_read(route, task, hashes)
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
         self.ledger.forget_upload(route.service, task.key)
@@ -233,7 +276,21 @@ class Copier:
         self.ledger.record_upload(route.service, task.key, upload_id, part_size)
         return upload_id, part_size, {}
 
-    def _send_part(
+    def _parts_of(self, reader: ObjectReader, part_size: int) -> Iterator[bytes]:
+        """The stored bytes in parts, each taken from the memory budget before it is read."""
+        buffer = bytearray()
+        for chunk in reader.chunks(self.settings.chunk_size):
+            if self.stop.is_set():
+                raise Interrupted
+            buffer += chunk
+            while len(buffer) >= part_size:
+                part = bytes(buffer[:part_size])
+                del buffer[:part_size]
+                yield part
+        if buffer:
+            yield bytes(buffer)
+
+    def _queue_part(
         self,
         route: Route,
         task: ObjectTask,
@@ -242,8 +299,23 @@ class Copier:
         body: bytes,
         hashes: _Hashes,
         existing: dict[int, PartInfo],
-    ) -> PartInfo:
+    ) -> Future[PartInfo]:
+        """Hash in read order here; upload on the part pool, within the memory budget."""
         hashes.update(body)
+        taken = self._budget.acquire(len(body))
+        future = self._parts.submit(self._send_part, route, task, upload_id, number, body, existing)
+        future.add_done_callback(lambda _: self._budget.release(taken))
+        return future
+
+    def _send_part(
+        self,
+        route: Route,
+        task: ObjectTask,
+        upload_id: str,
+        number: int,
+        body: bytes,
+        existing: dict[int, PartInfo],
+    ) -> PartInfo:
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         known = existing.get(number)
         if known is not None and known.size == len(body) and known.etag == md5:
@@ -280,15 +352,22 @@ class Copier:
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _check_read(self, route: Route, task: ObjectTask, hashes: _Hashes) -> str:
-        """The bytes read are the object listed: same size, same MD5 when Azure has one, and
-        the source still has the listed ETag once the read is over (else it changed under us)."""
+    def _check_read(
+        self, route: Route, task: ObjectTask, hashes: _Hashes, *, confirm_unchanged: bool = True
+    ) -> str:
+        """The bytes read are the object listed: same size, same MD5 when Azure has one. The
+        read was conditional on the listed ETag (``open`` refuses another version); a long,
+        multipart read also asks the source again at the end (``confirm_unchanged``)."""
         md5 = hashes.md5.hexdigest()
         anomaly = None
         if hashes.size != task.size:
             anomaly = f"read {hashes.size} bytes, the listing said {task.size}"
         elif task.md5 is not None and task.md5 != md5:
             anomaly = "the bytes read do not match the source's Content-MD5"
+        if not confirm_unchanged:
+            if anomaly is not None:
+                raise TransientStorageError(f"{task.key!r}: {anomaly} (short or damaged read)")
+            return md5
         now = self.source.head(route.container, task.key)
         if now is None:
             raise ObjectChanged(f"{task.key!r} was deleted at the source while it was read")

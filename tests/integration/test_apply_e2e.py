@@ -110,7 +110,7 @@ def test_proof_levels_recorded(
     w.create_container(container)
     w.put_blob(container, "with-md5", b"a" * 100, content_md5=True)
     w.put_blob_in_blocks(container, "blocks", b"b" * 100, 50)
-    w.put_blob_in_blocks(container, "large", os.urandom(17 * MiB), 4 * MiB)
+    w.put_blob_in_blocks(container, "large", os.urandom(40 * MiB), 8 * MiB)
     inventory = write_inventory(workdir, {"proof-data": container})
     plan = _plan(workdir, inventory, server_env)
     assert migrate("apply", str(plan), "--yes", env=server_env, cwd=workdir).returncode == 0

@@ -1,0 +1,298 @@
+"""Copy throughput against rclone on the same machine, servers and data, in the same run.
+
+Workloads (issue 7): small, 5,000 x 16 KiB in two containers; large, 16 x 32 MiB. For each,
+runs alternate A B A B (``migrate apply``, then ``rclone copy``), same concurrency, each into
+fresh target buckets. Each run is a whole process: wall time, objects/s, MB/s, CPU seconds
+and peak RSS come from ``wait4``. ``migrate apply`` runs every step it always runs (listing
+into the ledger, copy with hashes and a HEAD per object, verify, freeze and final sync).
+
+Writes bench/results/copy_bench.json, docs/images/copy_bench.svg and the "Copy throughput"
+section of docs/benchmarks.md. Needs Debian's rclone (`apt-get install rclone`).
+
+    .venv/bin/python bench/copy_bench.py [--workers 16] [--small 5000] [--large 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+from report import replace_section
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools import emulators
+from tools.azblob import BlobWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "copy_bench.json"
+CHART = ROOT / "docs" / "images" / "copy_bench.svg"
+KiB, MiB = 1024, 1024 * 1024
+
+
+def seed(servers: emulators.Servers, containers: dict[str, tuple[int, int]]) -> None:
+    writers: dict[int, BlobWriter] = {}
+
+    def writer() -> BlobWriter:
+        import threading
+
+        ident = threading.get_ident()
+        if ident not in writers:
+            writers[ident] = BlobWriter(servers.azurite_url)
+        return writers[ident]
+
+    jobs = []
+    for container, (count, size) in containers.items():
+        writer().create_container(container)
+        jobs += [(container, f"data/{i:06d}.bin", size) for i in range(count)]
+
+    def put(job: tuple[str, str, int]) -> None:
+        container, key, size = job
+        body = os.urandom(size)
+        if size > 8 * MiB:
+            writer().put_blob_in_blocks(container, key, body, 8 * MiB)
+        else:
+            writer().put_blob(container, key, body)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, jobs))
+
+
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    errors = process.stderr.read().decode() if process.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[0]} failed: {errors[-2000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+
+
+def ours(
+    servers: emulators.Servers, containers: list[str], workers: int, work: Path
+) -> dict[str, float]:
+    run = work / f"ours-{uuid.uuid4().hex[:6]}"
+    run.mkdir()
+    prefix = f"o{uuid.uuid4().hex[:6]}-"
+    inventory = {
+        "version": 1,
+        "name": "bench",
+        "source": {
+            "provider": "azure",
+            "account": emulators.AZURITE_ACCOUNT,
+            "endpoint": servers.azurite_url,
+        },
+        "target": {
+            "provider": "s3",
+            "endpoint": servers.s3_url,
+            "region": "eu-west-2",
+            "bucket_prefix": prefix,
+        },
+        "policy": {"pilot_wave": False, "max_services_per_wave": 10},
+        "services": [
+            {"name": f"svc-{c}", "kind": "object-store", "data": {"container": c}}
+            for c in containers
+        ],
+    }
+    (run / "inventory.yaml").write_text(yaml.safe_dump(inventory))
+    env = {**os.environ, **servers.environment()}
+    migrate = str(Path(sys.executable).with_name("migrate"))
+    subprocess.run(
+        [migrate, "plan", "inventory.yaml", "-o", "plan.json"],
+        env=env,
+        cwd=run,
+        check=True,
+        capture_output=True,
+    )
+    return measure([migrate, "apply", "plan.json", "--yes", "--workers", str(workers)], env, run)
+
+
+def rclone(
+    servers: emulators.Servers, containers: list[str], workers: int, work: Path
+) -> dict[str, float]:
+    config = work / "rclone.conf"
+    config.write_text(
+        "[az]\ntype = azureblob\nuse_emulator = true\n"
+        f"account = {emulators.AZURITE_ACCOUNT}\nkey = {emulators.AZURITE_KEY}\n"
+        f"endpoint = {servers.azurite_url}\n\n"
+        "[s3]\ntype = s3\nprovider = Other\n"
+        f"access_key_id = {emulators.S3_ACCESS_KEY}\n"
+        f"secret_access_key = {emulators.S3_SECRET_KEY}\n"
+        f"endpoint = {servers.s3_url}\nregion = eu-west-2\nforce_path_style = true\n"
+    )
+    os.chmod(config, 0o600)
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    prefix = f"r{uuid.uuid4().hex[:6]}-"
+    totals = {"wall": 0.0, "cpu": 0.0, "rss_mib": 0.0}
+    started = time.perf_counter()
+    for container in containers:  # rclone copies one container per command
+        result = measure(
+            [
+                "rclone",
+                "copy",
+                f"az:{container}",
+                f"s3:{prefix}{container}",
+                "--config",
+                str(config),
+                "--transfers",
+                str(workers),
+                "--checkers",
+                str(workers),
+                "-q",
+            ],
+            env,
+            work,
+        )
+        totals["cpu"] += result["cpu"]
+        totals["rss_mib"] = max(totals["rss_mib"], result["rss_mib"])
+    totals["wall"] = time.perf_counter() - started
+    return totals
+
+
+def run_workload(
+    name: str,
+    containers: dict[str, tuple[int, int]],
+    servers: emulators.Servers,
+    workers: int,
+    work: Path,
+) -> dict[str, Any]:
+    seed(servers, containers)
+    objects = sum(n for n, _ in containers.values())
+    size = sum(n * s for n, s in containers.values())
+    runs: dict[str, list[dict[str, float]]] = {"migrate": [], "rclone": []}
+    for _ in range(2):  # A B A B
+        runs["migrate"].append(ours(servers, list(containers), workers, work))
+        runs["rclone"].append(rclone(servers, list(containers), workers, work))
+    summary: dict[str, Any] = {
+        "workload": name,
+        "objects": objects,
+        "bytes": size,
+        "workers": workers,
+    }
+    for tool, results in runs.items():
+        wall = statistics.median(r["wall"] for r in results)
+        summary[tool] = {
+            "wall_seconds": round(wall, 2),
+            "objects_per_second": round(objects / wall, 1),
+            "mb_per_second": round(size / wall / 1e6, 1),
+            "cpu_seconds": round(statistics.median(r["cpu"] for r in results), 2),
+            "peak_rss_mib": round(max(r["rss_mib"] for r in results), 1),
+            "runs": [round(r["wall"], 2) for r in results],
+        }
+    summary["ratio"] = round(
+        summary["rclone"]["wall_seconds"] / summary["migrate"]["wall_seconds"], 2
+    )
+    print(json.dumps(summary))
+    return summary
+
+
+def chart(results: list[dict[str, Any]]) -> str:
+    width, bar, gap = 640, 26, 70
+    height = 60 + gap * len(results)
+    peak = max(
+        max(r["migrate"]["objects_per_second"], r["rclone"]["objects_per_second"]) for r in results
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        '<text x="10" y="20" font-weight="bold">objects/s, median of 2 runs each</text>',
+    ]
+    for index, r in enumerate(results):
+        y = 40 + index * gap
+        parts.append(f'<text x="10" y="{y + 18}">{r["workload"]}</text>')
+        for offset, (tool, colour) in enumerate((("migrate", "#1565c0"), ("rclone", "#9e9e9e"))):
+            value = r[tool]["objects_per_second"]
+            length = (width - 260) * value / peak
+            parts.append(
+                f'<rect x="120" y="{y + offset * bar}" width="{length:.0f}" '
+                f'height="{bar - 4}" fill="{colour}"/>'
+            )
+            parts.append(
+                f'<text x="{126 + length:.0f}" y="{y + offset * bar + 16}">{tool}: '
+                f"{value} obj/s, {r[tool]['mb_per_second']} MB/s</text>"
+            )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--small", type=int, default=5000)
+    parser.add_argument("--large", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("rclone") is None:
+        raise SystemExit("rclone is missing: apt-get install rclone")
+    work = Path(tempfile.mkdtemp(prefix="copy-bench-"))
+    servers = emulators.start()
+    try:
+        tag = uuid.uuid4().hex[:5]
+        half = args.small // 2
+        results = [
+            run_workload(
+                "small",
+                {
+                    f"small-a-{tag}": (half, 16 * KiB),
+                    f"small-b-{tag}": (args.small - half, 16 * KiB),
+                },
+                servers,
+                args.workers,
+                work,
+            ),
+            run_workload(
+                "large", {f"large-{tag}": (args.large, 32 * MiB)}, servers, args.workers, work
+            ),
+        ]
+    finally:
+        emulators.stop(servers)
+        shutil.rmtree(work, ignore_errors=True)
+    machine = {"cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    RESULTS.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    CHART.write_text(chart(results))
+    lines = [
+        "## Copy throughput against rclone (`bench/copy_bench.py`)",
+        "",
+        f"Azurite and moto's S3 server on loopback, {machine['cpus']} cores, {machine['date']}; "
+        "both tools at the same concurrency, alternating A B A B into fresh buckets; medians of "
+        "two runs; whole processes (`wait4`). `migrate apply` runs its full steps (ledger, "
+        "hashes, HEAD after every write, verify, freeze, final sync); rclone 1.60 `copy`.",
+        "",
+        "| workload | tool | wall (s) | objects/s | MB/s | CPU (s) | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for tool in ("migrate", "rclone"):
+            t = r[tool]
+            lines.append(
+                f"| {r['workload']} ({r['objects']:,} objects) | {tool} | "
+                f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
+                f"| {t['cpu_seconds']} | {t['peak_rss_mib']} |"
+            )
+    lines += [
+        "",
+        "Ratio (rclone wall time / ours; above 1 means faster than rclone): "
+        + ", ".join(f"{r['workload']} {r['ratio']}" for r in results)
+        + ".",
+        "",
+        "![objects per second](images/copy_bench.svg)",
+        "",
+    ]
+    replace_section("Copy throughput against rclone", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -204,31 +204,36 @@ class _BodyReader:
             yield from self._body.iter_chunks(size)
 
 
+def _client(settings: S3Settings, *, checksums: str) -> Any:
+    """A boto3 S3 client: one attempt (retries are the executor's), TLS verified, a pool sized
+    to the workers, checksums only ``when_required`` (``when_supported`` for the probe)."""
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if settings.path_style else "virtual"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        request_checksum_calculation=checksums,
+        response_checksum_validation="when_required",
+        max_pool_connections=settings.max_connections,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.endpoint,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        config=config,
+        verify=settings.ca_bundle or True,
+    )
+
+
 class S3Target:
     def __init__(self, settings: S3Settings, capabilities: TargetCapabilities) -> None:
         self.capabilities = capabilities
         self._settings = settings
-        config = Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if settings.path_style else "virtual"},
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=settings.max_connections,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            tcp_keepalive=True,
-        )
-        session = boto3.session.Session()
-        self._client: Any = session.client(
-            "s3",
-            endpoint_url=settings.endpoint,
-            region_name=settings.region,
-            aws_access_key_id=settings.access_key,
-            aws_secret_access_key=settings.secret_key,
-            config=config,
-            verify=settings.ca_bundle or True,
-        )
+        self._client: Any = _client(settings, checksums="when_required")
 
     def __repr__(self) -> str:
         return f"S3Target({self._settings!r})"
@@ -419,23 +424,7 @@ class S3Target:
 
 def checksum_trailer_sender(settings: S3Settings) -> Callable[[str, str, bytes], str]:
     """For the probe: a PUT the way recent SDKs send it by default (CRC32, aws-chunked)."""
-    config = Config(
-        signature_version="s3v4",
-        s3={"addressing_style": "path" if settings.path_style else "virtual"},
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        request_checksum_calculation="when_supported",
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-    )
-    client: Any = boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings.endpoint,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
-        config=config,
-        verify=settings.ca_bundle or True,
-    )
+    client = _client(settings, checksums="when_supported")
 
     def send(bucket: str, key: str, body: bytes) -> str:
         try:

@@ -63,6 +63,9 @@ def apply_cmd(
     executor: Annotated[
         str, typer.Option("--executor", help="Where copies run: local (threads).")
     ] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address (--executor dask).")
+    ] = None,
     inventory: Annotated[
         Path | None,
         typer.Option("--inventory", help="Read the inventory from here, not from the plan's path."),
@@ -85,15 +88,23 @@ def apply_cmd(
     with guard():
         if workers < 1 or workers > 256:
             raise InvalidInput(f"--workers {workers}: give a number from 1 to 256")
-        if executor != "local":
-            raise InvalidInput(f"--executor {executor}: this version runs the local executor only")
+        if executor not in ("local", "dask"):
+            raise InvalidInput(f"--executor {executor}: choose local or dask")
+        if executor == "dask":
+            raise InvalidInput(
+                "--executor dask is not available in this version: use --executor local"
+            )
+        if scheduler is not None:
+            raise InvalidInput("--scheduler goes with --executor dask")
         loaded = _load(plan_file, inventory, insecure)
         policy = loaded.inventory.policy
         options = ApplyOptions(
             dry_run=dry_run,
             workers=workers,
             wave=wave,
-            only=tuple(only or ()),
+            only=tuple(
+                name.strip() for value in only or () for name in value.split(",") if name.strip()
+            ),
             only_failed=only_failed,
             project=project,
             hook_timeout=policy.hook_timeout,

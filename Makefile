@@ -7,8 +7,9 @@ DEMO   := .demo
 
 NODE_STAMP := tools/emulators/node_modules/.installed-stamp
 BROWSER_STAMP := $(VENV)/.chromium-stamp
+POSTGRES_STAMP := $(VENV)/.postgres-stamp
 
-.PHONY: setup emulators browser demo test lint typecheck unit bench lock clean
+.PHONY: setup emulators browser postgres demo test lint typecheck unit bench lock clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -37,6 +38,15 @@ $(BROWSER_STAMP): $(STAMP)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@touch $@
 
+# Debian's PostgreSQL server for the ledger's PostgreSQL tests (started by the tests).
+postgres: $(POSTGRES_STAMP)
+
+$(POSTGRES_STAMP): $(STAMP)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@touch $@
+
 demo: setup
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@$(BIN)/python -m tools.emulators start --state $(DEMO)/servers.json
@@ -59,7 +69,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup browser
+unit: setup browser postgres
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -287,12 +287,15 @@ def copied_after(
     connection: Connection, service: str, after: str | None, limit: int
 ) -> list[CopiedObject]:
     """Done rows in byte order of key (SQLite compares TEXT as UTF-8 bytes, like S3 lists)."""
+    key: Any = objects.c.key
+    if connection.dialect.name == "postgresql":
+        key = key.collate("C")  # byte order, as S3 lists, whatever the database's locale
     query = select(*_COPIED_COLUMNS).where(
         and_(objects.c.service == service, objects.c.status == "done")
     )
     if after is not None:
-        query = query.where(objects.c.key > after)
-    return _copied(connection.execute(query.order_by(objects.c.key).limit(limit)))
+        query = query.where(key > after)
+    return _copied(connection.execute(query.order_by(key).limit(limit)))
 
 
 def copied_slice(

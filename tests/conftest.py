@@ -33,3 +33,34 @@ def server_env(servers: emulators.Servers, monkeypatch: pytest.MonkeyPatch) -> d
 def unique() -> str:
     """A fresh name usable as a container or bucket name."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A PostgreSQL server on loopback for the session (Debian's package, installed by
+    `make test`); tests that need it are skipped, saying why, only where it is missing."""
+    from tools import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL is not installed here: `make test` installs Debian's postgresql")
+    server = postgres.start()
+    try:
+        yield server
+    finally:
+        postgres.stop(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """A fresh, empty ledger database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db/state.db"
+    import sqlalchemy
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"

@@ -207,3 +207,33 @@ def test_objects_that_cannot_be_copied_are_reported(
     status = json.loads(migrate("status", "--format", "json", env=server_env, cwd=workdir).stdout)
     assert status["services"]["hard-data"]["state"] == "failed"
     assert status["services"]["hard-data"]["objects_failed"] == 5
+
+
+def test_the_same_apply_on_a_postgresql_ledger(
+    servers: emulators.Servers,
+    server_env: dict[str, str],
+    workdir: Path,
+    unique: str,
+    postgres_server: object,
+) -> None:
+    import sqlalchemy
+
+    name = f"e{unique}"
+    url = postgres_server.url  # type: ignore[attr-defined]
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    env = {**server_env, "MIGRATE_STATE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
+    container = f"{unique}-pg"
+    seed(servers, container, 20)
+    inventory = write_inventory(workdir, {"pg-data": container})
+    assert migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=workdir).returncode == 0
+    result = migrate("apply", "plan.json", "--yes", env=env, cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert assert_identical(servers, container, container) == 20
+    status = json.loads(migrate("status", "--format", "json", env=env, cwd=workdir).stdout)
+    assert status["services"]["pg-data"]["objects_done"] == 20
+    assert migrate("verify", "--deep", env=env, cwd=workdir).returncode == 0
+    assert migrate("audit", "verify", env=env, cwd=workdir).returncode == 0
+    assert not (workdir / ".migrate" / "state.db").exists()

@@ -17,8 +17,8 @@ KEY = b"audit-signing-key"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+def store(ledger_url: str) -> Store:
+    store = Store.open(ledger_url)
     store.set_actor("alice", "host-a", KEY)
     store.audit([AuditEvent("plan.created", "plan.json")])
     store.audit([AuditEvent("apply.start", "run-1", project="covid")])
@@ -41,7 +41,8 @@ def _verify(
         monkeypatch.setenv("MIGRATE_AUDIT_HMAC_KEY", key.decode())
     else:
         monkeypatch.delenv("MIGRATE_AUDIT_HMAC_KEY", raising=False)
-    result = CliRunner().invoke(app, ["audit", "verify", "--state", str(store.engine.url)])
+    url = store.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["audit", "verify", "--state", url])
     return result.exit_code, result.output
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -55,8 +54,8 @@ def _plan() -> Plan:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+def ledger(ledger_url: str) -> Store:
+    store = Store.open(ledger_url)
     plan = _plan()
     plan_id = store.record_plan(plan, "b" * 64, plan.model_dump_json())
     store.register_services(plan)

@@ -234,6 +234,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=16)
+    parser.add_argument(
+        "--workloads", nargs="+", default=["small", "large"], choices=["small", "large"]
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="print results only (do not rewrite docs/benchmarks.md)",
+    )
     args = parser.parse_args()
     if shutil.which("rclone") is None:
         raise SystemExit("rclone is missing: apt-get install rclone")
@@ -242,24 +250,22 @@ def main() -> None:
     try:
         tag = uuid.uuid4().hex[:5]
         half = args.small // 2
+        workloads = {
+            "small": {
+                f"small-a-{tag}": (half, 16 * KiB),
+                f"small-b-{tag}": (args.small - half, 16 * KiB),
+            },
+            "large": {f"large-{tag}": (args.large, 32 * MiB)},
+        }
         results = [
-            run_workload(
-                "small",
-                {
-                    f"small-a-{tag}": (half, 16 * KiB),
-                    f"small-b-{tag}": (args.small - half, 16 * KiB),
-                },
-                servers,
-                args.workers,
-                work,
-            ),
-            run_workload(
-                "large", {f"large-{tag}": (args.large, 32 * MiB)}, servers, args.workers, work
-            ),
+            run_workload(name, workloads[name], servers, args.workers, work)
+            for name in args.workloads
         ]
     finally:
         emulators.stop(servers)
         shutil.rmtree(work, ignore_errors=True)
+    if args.no_report:
+        return
     machine = {"cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     RESULTS.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
     CHART.write_text(chart(results))

@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 HDH = ROOT / "plans" / "hdh.yaml"
 
 
+@pytest.fixture(autouse=True)
+def private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`migrate plan` records its audit event: in the test's own ledger, never the repo's."""
+    monkeypatch.setenv("MIGRATE_STATE_URL", f"sqlite:///{tmp_path}/state/state.db")
+
+
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     for key, value in ENV.items():

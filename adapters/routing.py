@@ -41,7 +41,7 @@ class ProjectRoutedTarget:
         self,
         bucket: str,
         key: str,
-        body: bytes,
+        body: bytes | bytearray,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,

@@ -294,7 +294,7 @@ class S3Target:
         self,
         bucket: str,
         key: str,
-        body: bytes,
+        body: bytes | bytearray,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,

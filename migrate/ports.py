@@ -140,7 +140,7 @@ class TargetStore(Protocol):
         self,
         bucket: str,
         key: str,
-        body: bytes,
+        body: bytes | bytearray,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,

@@ -193,7 +193,7 @@ class FakeTarget:
         self,
         bucket: str,
         key: str,
-        body: bytes,
+        body: bytes | bytearray,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,

@@ -217,7 +217,7 @@ class Copier:
             written = self.target.put(
                 route.bucket,
                 task.key,
-                bytes(body),
+                body,  # the filled buffer itself: no copy (boto3 sends a bytearray as is)
                 md5,
                 self._attributes(task, hashes),
                 route.encryption,

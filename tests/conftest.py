@@ -55,12 +55,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     """A fresh, empty ledger database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/db/state.db"
-    import sqlalchemy
+    from tools import postgres
 
     server = request.getfixturevalue("postgres_server")
-    name = f"t{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
+    return postgres.create_database(server, f"t{uuid.uuid4().hex[:12]}")

@@ -116,3 +116,16 @@ def stop(server: Postgres) -> None:
         check=False,
     )
     shutil.rmtree(server.folder, ignore_errors=True)
+
+
+def create_database(server: Postgres, name: str) -> str:
+    """A new empty database on ``server``; returns its URL."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"

@@ -55,7 +55,7 @@ def plan_cmd(
         text = planfile.dumps(result.plan)
         if output is not None:
             write_atomically(output, text)
-        _record_plan(state, result.plan, output, insecure)
+        _record_plan(state, result.plan, text, output, insecure)
         if fmt is PlanFormat.json:
             sys.stdout.write(text)
         elif fmt is PlanFormat.mermaid:
@@ -69,7 +69,9 @@ def plan_cmd(
                 console.print(Text(f"Saved the plan to {output}. Run: migrate apply {output}"))
 
 
-def _record_plan(state: str | None, plan: Any, output: Path | None, insecure: bool) -> None:
+def _record_plan(
+    state: str | None, plan: Any, text: str, output: Path | None, insecure: bool
+) -> None:
     """The plan's creation goes into the audit log of the state database."""
     import hashlib
 
@@ -85,7 +87,7 @@ def _record_plan(state: str | None, plan: Any, output: Path | None, insecure: bo
                 detail={
                     "inventory": plan.inventory,
                     "inventory_sha256": plan.inventory_sha256,
-                    "plan_sha256": hashlib.sha256(planfile_text(plan).encode()).hexdigest(),
+                    "plan_sha256": hashlib.sha256(text.encode()).hexdigest(),
                     "services": len(plan.services),
                     "waves": len(plan.waves),
                 },
@@ -103,9 +105,3 @@ def _record_plan(state: str | None, plan: Any, output: Path | None, insecure: bo
         store.audit(events)
     finally:
         store.close()
-
-
-def planfile_text(plan: Any) -> str:
-    from migrate import planfile
-
-    return planfile.dumps(plan)

@@ -216,15 +216,10 @@ def test_the_same_apply_on_a_postgresql_ledger(
     unique: str,
     postgres_server: object,
 ) -> None:
-    import sqlalchemy
+    from tools import postgres
 
-    name = f"e{unique}"
-    url = postgres_server.url  # type: ignore[attr-defined]
-    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    env = {**server_env, "MIGRATE_STATE_URL": url.rsplit("/", 1)[0] + f"/{name}"}
+    url = postgres.create_database(postgres_server, f"e{unique}")  # type: ignore[arg-type]
+    env = {**server_env, "MIGRATE_STATE_URL": url}
     container = f"{unique}-pg"
     seed(servers, container, 20)
     inventory = write_inventory(workdir, {"pg-data": container})

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 
 from tests.integration.helpers import migrate, seed, write_inventory
-from tools import emulators
+from tools import emulators, postgres
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -25,13 +24,7 @@ def test_readers_while_an_apply_writes(
     request: pytest.FixtureRequest,
 ) -> None:
     if kind == "postgresql":
-        server = request.getfixturevalue("postgres_server")
-        name = f"r{unique}"
-        admin = sqlalchemy.create_engine(server.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE {name}")
-        admin.dispose()
-        url = server.url.rsplit("/", 1)[0] + f"/{name}"
+        url = postgres.create_database(request.getfixturevalue("postgres_server"), f"r{unique}")
     else:
         url = f"sqlite:///{tmp_path}/ledger/state.db"
     env = {**server_env, "MIGRATE_STATE_URL": url}

@@ -1,5 +1,6 @@
 """A loopback HTTP proxy in front of a real server: records every request and injects faults
-(503 SlowDown with Retry-After, connection resets), for tests that the servers cannot fake."""
+(503 SlowDown with Retry-After, connection resets, requests held until released), for tests
+that the servers cannot fake."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ SLOW_DOWN = (
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
 
-# decide(method, path, count) -> None (forward), "slowdown" or "reset"
+# decide(method, path, count) -> None (forward), "slowdown", "reset", "hold" (the request waits
+# until release() and its connection is then reset, never forwarded) or "delay" (the request
+# waits until release() and is then forwarded)
 Decision = Callable[[str, str, int], str | None]
 
 
@@ -47,6 +50,11 @@ class Proxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let every held or delayed request go."""
+        self._released.set()
 
     @property
     def url(self) -> str:
@@ -57,6 +65,7 @@ class Proxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -77,6 +86,10 @@ class Proxy:
                     proxy.recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
                     count = len(proxy.recorder.requests)
                 decision = proxy.decide(self.command, self.path, count)
+                if decision in ("hold", "delay"):
+                    proxy.recorder.faults.append((decision, self.command, self.path))
+                    proxy._released.wait(timeout=300)
+                    decision = "reset" if decision == "hold" else None
                 if decision == "reset":
                     proxy.recorder.faults.append(("reset", self.command, self.path))
                     self.connection.setsockopt(

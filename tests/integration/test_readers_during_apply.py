@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import migrate, seed, write_inventory
+from tests.proxy import Proxy
 from tools import emulators, postgres
 
 
@@ -30,31 +31,42 @@ def test_readers_while_an_apply_writes(
     env = {**server_env, "MIGRATE_STATE_URL": url}
     container = f"{unique}-r"
     seed(servers, container, 300, size=8192)
-    inventory = write_inventory(tmp_path, {"busy-data": container})
-    assert migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=tmp_path).returncode == 0
-    apply = subprocess.Popen(
-        [sys.executable, "-m", "migrate", "apply", "plan.json", "--yes", "--workers", "4"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    seen_running, reads = False, 0
-    while apply.poll() is None:
-        status = migrate("status", "--format", "json", env=env, cwd=tmp_path)
-        report = migrate("report", "--html", f"report-{reads}.html", env=env, cwd=tmp_path)
-        assert status.returncode == 0, status.stderr
-        assert report.returncode == 0, report.stderr
-        data = json.loads(status.stdout)
-        if data["lock"] is not None:
-            seen_running = True
-            assert data["services"]["busy-data"]["objects_done"] <= 300
-        reads += 1
-        time.sleep(0.05)
+
+    # Object writes wait at the proxy until readers have seen the apply running twice: the
+    # overlap is certain on any machine, however fast.
+    def delay_object_writes(method: str, path: str, _count: int) -> str | None:
+        return "delay" if method == "PUT" and path.startswith(f"/{container}/") else None
+
+    with Proxy(servers.s3_url, decide=delay_object_writes) as proxy:
+        inventory = write_inventory(tmp_path, {"busy-data": container}, s3_url=proxy.url)
+        assert (
+            migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=tmp_path).returncode
+            == 0
+        )
+        apply = subprocess.Popen(
+            [sys.executable, "-m", "migrate", "apply", "plan.json", "--yes", "--workers", "4"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        seen_running, reads = 0, 0
+        while apply.poll() is None:
+            status = migrate("status", "--format", "json", env=env, cwd=tmp_path)
+            report = migrate("report", "--html", f"report-{reads}.html", env=env, cwd=tmp_path)
+            assert status.returncode == 0, status.stderr
+            assert report.returncode == 0, report.stderr
+            data = json.loads(status.stdout)
+            if data["lock"] is not None:
+                seen_running += 1
+                assert data["services"]["busy-data"]["objects_done"] <= 300
+                if seen_running == 2:
+                    proxy.release()
+            reads += 1
+            time.sleep(0.05)
     _, errors = apply.communicate(timeout=60)
     assert apply.returncode == 0, errors
-    assert reads >= 2
-    assert seen_running, "no reader ran while the apply held the lock"
+    assert seen_running >= 2, "no reader ran while the apply held the lock"
     final = json.loads(migrate("status", "--format", "json", env=env, cwd=tmp_path).stdout)
     assert final["services"]["busy-data"]["objects_done"] == 300

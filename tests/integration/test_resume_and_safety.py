@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,6 +44,41 @@ def _wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-unt
     raise AssertionError("condition not reached in time")
 
 
+def _part_number(path: str) -> int:
+    return int(path.split("partNumber=")[1].split("&", maxsplit=1)[0])
+
+
+class _HoldLateParts:
+    """Parts 1 and 2 reach the server and later ones wait until the kill, so that the kill
+    lands mid-upload on any machine, however fast."""
+
+    def __init__(self) -> None:
+        self.on = True
+
+    def __call__(self, method: str, path: str, _count: int) -> str | None:
+        if not self.on or method != "PUT" or "partNumber=" not in path:
+            return None
+        return "hold" if _part_number(path) > 2 else None
+
+
+def _upload_in_flight(db_path: Path, s3: Any, container: str) -> str | None:
+    """The large object's upload id once two of its parts and one small object are stored."""
+    if not db_path.exists():
+        return None
+    try:
+        db = sqlite3.connect(db_path)
+        row = db.execute(
+            "select upload_id from uploads where key = 'a-large/cohort.bin'"
+        ).fetchone()
+        done = db.execute("select count(*) from objects where status='done'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    if row is None or done[0] < 1:
+        return None
+    parts = s3.list_parts(Bucket=container, Key="a-large/cohort.bin", UploadId=row[0])
+    return str(row[0]) if len(parts.get("Parts", [])) == 2 else None
+
+
 def test_kill_9_then_resume(
     servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
 ) -> None:
@@ -52,7 +88,8 @@ def test_kill_9_then_resume(
     writer(servers).put_blob_in_blocks(container, "a-large/cohort.bin", big, 8 * MiB)
     db_path = tmp_path / ".migrate" / "state.db"
     s3 = s3_client(servers)
-    with Proxy(servers.s3_url) as proxy:
+    hold = _HoldLateParts()
+    with Proxy(servers.s3_url, decide=hold) as proxy:
         inventory = write_inventory(tmp_path, {"crash-data": container}, s3_url=proxy.url)
         plan = _plan(tmp_path, inventory, server_env)
         process = subprocess.Popen(
@@ -65,25 +102,16 @@ def test_kill_9_then_resume(
         upload: dict[str, str] = {}
 
         def part_uploaded() -> bool:
-            if not db_path.exists():
-                return False
-            try:
-                db = sqlite3.connect(db_path)
-                row = db.execute(
-                    "select upload_id from uploads where key = 'a-large/cohort.bin'"
-                ).fetchone()
-                done = db.execute("select count(*) from objects where status='done'").fetchone()
-            except sqlite3.OperationalError:
-                return False
-            if row is None or done[0] < 1:
-                return False
-            upload["id"] = row[0]
-            parts = s3.list_parts(Bucket=container, Key="a-large/cohort.bin", UploadId=row[0])
-            return 1 <= len(parts.get("Parts", [])) < 8
+            upload_id = _upload_in_flight(db_path, s3, container)
+            if upload_id is not None:
+                upload["id"] = upload_id
+            return upload_id is not None
 
         _wait_for(part_uploaded)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+        hold.on = False
+        proxy.release()
         first_run = len(proxy.recorder.requests)
         db = sqlite3.connect(db_path)
         done_before = dict(db.execute("select key, updated_at from objects where status='done'"))
@@ -108,7 +136,7 @@ def test_kill_9_then_resume(
     resent = [
         path for method, path in second if method == "PUT" and f"uploadId={upload['id']}" in path
     ]
-    numbers = sorted(int(p.split("partNumber=")[1].split("&")[0]) for p in resent)
+    numbers = sorted(_part_number(p) for p in resent)
     already = {p["PartNumber"] for p in listed_parts}
     assert numbers, "the interrupted upload was not finished by the second run"
     assert not already & set(numbers), (numbers, already)

@@ -238,7 +238,7 @@ class LocalTarget(_Folder):
         sidecar = self._sidecar(bucket, key)
         sidecar.parent.mkdir(parents=True, exist_ok=True)
         sidecar.write_text(json.dumps(side))
-        return WriteResult(etag=etag)
+        return WriteResult(etag=etag, encryption=mode)
 
     def _upload_dir(self, bucket: str, upload_id: str) -> Path:
         if not upload_id.isalnum():

@@ -163,12 +163,26 @@ def _attribute_params(attributes: ObjectAttributes) -> dict[str, Any]:
     return params
 
 
+def _encryption_of(answer: Mapping[str, Any]) -> str | None:
+    """The encryption a HEAD or write answer reports."""
+    mode = answer.get("ServerSideEncryption") or (
+        "SSE-C" if answer.get("SSECustomerAlgorithm") else None
+    )
+    return str(mode) if mode else None
+
+
+def _written(answer: Mapping[str, Any]) -> WriteResult:
+    return WriteResult(
+        str(answer.get("ETag", "")).strip('"') or None,
+        answer.get("VersionId"),
+        _encryption_of(answer),
+    )
+
+
 def _object_from_head(key: str, answer: Mapping[str, Any]) -> ObjectInfo:
     """The one place where a HEAD answer becomes a neutral record."""
     etag = str(answer.get("ETag", "")).strip('"') or None
-    encryption = answer.get("ServerSideEncryption") or (
-        "SSE-C" if answer.get("SSECustomerAlgorithm") else None
-    )
+    encryption = _encryption_of(answer)
     single_part_md5 = etag if etag and "-" not in etag and encryption != "aws:kms" else None
     return ObjectInfo(
         key=key,
@@ -309,7 +323,7 @@ class S3Target:
                 **_attribute_params(attributes),
                 **_sse_params(encryption, self._settings.sse_c_key),
             )
-        return WriteResult(str(answer.get("ETag", "")).strip('"') or None, answer.get("VersionId"))
+        return _written(answer)
 
     def create_multipart(
         self, bucket: str, key: str, attributes: ObjectAttributes, encryption: Encryption
@@ -362,7 +376,7 @@ class S3Target:
                     "Parts": [{"ETag": f'"{p.etag}"', "PartNumber": p.number} for p in parts]
                 },
             )
-        return WriteResult(str(answer.get("ETag", "")).strip('"') or None, answer.get("VersionId"))
+        return _written(answer)
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         try:

@@ -82,6 +82,8 @@ class PartInfo:
 class WriteResult:
     etag: str | None
     version_id: str | None = None
+    encryption: str | None = None
+    """The server-side encryption the write's answer reports (None when it says nothing)."""
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,8 @@ class FakeTarget:
         self.uploads: dict[str, _Upload] = {}
         self.faults = Faults()
         self.corrupt_keys: set[str] = set()
+        self.ignore_encryption = False
+        """Store objects unencrypted and say nothing about it (moto with SSE-C does so)."""
         self.mutations: list[str] = []
         self._ids = itertools.count(1)
 
@@ -184,10 +186,12 @@ class FakeTarget:
             md5=etag if "-" not in etag else None,
             last_modified=datetime.now(UTC),
             attributes=replace(attributes, metadata=lowered),
-            encryption=encryption.mode if encryption.enabled else None,
+            encryption=encryption.mode
+            if encryption.enabled and not self.ignore_encryption
+            else None,
         )
         self._bucket(bucket)[key] = _Stored(body, info)
-        return WriteResult(etag)
+        return WriteResult(etag, encryption=info.encryption)
 
     def put(
         self,

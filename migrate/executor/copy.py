@@ -4,8 +4,10 @@
   whose size follows the target's limits (``max(min_part, chunk, ceil(size / max_parts))``).
 - MD5 and SHA-256 are computed over the exact bytes read; the count must equal the listed
   size; a source MD5 (when Azure has one) must match; the source ETag must not change.
-- A HEAD after the write checks size, encryption and (single PUT) that the ETag is the MD5 of
-  what was sent; only then is the object done. A mismatch is retried, then failed.
+- A single PUT is proved by its own answer when the server returns the MD5 of the bytes it
+  received as the ETag and echoes the encryption; otherwise (SSE-KMS or SSE-C ETags, silent
+  servers) and after every multipart upload, a HEAD checks size, encryption, ETag and the
+  SHA-256 metadata. Only then is the object done. A mismatch is retried, then failed.
 - A multipart upload is recorded in the ledger as soon as it exists; a later run resumes it
   from the parts the target lists (each part's ETag must be the MD5 of the bytes re-read).
 """
@@ -44,6 +46,7 @@ from migrate.ports import (
     PartInfo,
     SourceStore,
     TargetStore,
+    WriteResult,
 )
 from migrate.redact import redact
 
@@ -222,8 +225,10 @@ class Copier:
                 self._attributes(task, hashes),
                 route.encryption,
             )
+        if _answer_proves(route, hashes, written):
+            return self._done(task, hashes, written.etag, written.etag, written.version_id)
         info = self._check_written(route, task, hashes, expect_md5_etag=True)
-        return self._done(task, hashes, info, written.version_id)
+        return self._done(task, hashes, info.etag, info.md5, written.version_id or info.version_id)
 
     # -- multipart ------------------------------------------------------------------------
 
@@ -264,7 +269,7 @@ class Copier:
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
         self.ledger.forget_upload(route.service, task.key)
         info = self._check_written(route, task, hashes, expect_md5_etag=False)
-        return self._done(task, hashes, info, written.version_id)
+        return self._done(task, hashes, info.etag, info.md5, written.version_id or info.version_id)
 
     def _resume_or_start(
         self, route: Route, task: ObjectTask
@@ -438,12 +443,17 @@ class Copier:
         return replace(task.attributes, metadata=metadata)
 
     def _done(
-        self, task: ObjectTask, hashes: _Hashes, info: ObjectInfo, version: str | None
+        self,
+        task: ObjectTask,
+        hashes: _Hashes,
+        etag: str | None,
+        target_md5: str | None,
+        version: str | None,
     ) -> CopyResult:
         md5 = hashes.md5.hexdigest()
         if task.md5 is not None:
             proof = "source-md5"
-        elif info.md5 is not None:
+        elif target_md5 is not None:
             proof = "target-md5"
         else:
             proof = "parts-md5"
@@ -453,10 +463,18 @@ class Copier:
             task.attempts + 1,
             sha256=hashes.sha256.hexdigest(),
             md5=md5,
-            target_etag=info.etag,
-            target_version=version or info.version_id,
+            target_etag=etag,
+            target_version=version,
             proof=proof,
         )
+
+
+def _answer_proves(route: Route, hashes: _Hashes, written: WriteResult) -> bool:
+    """The PUT's own answer proves the write: the server hashed what it received into the
+    ETag, and it reports the encryption the bucket must apply. No HEAD is then needed."""
+    if written.etag is None or written.etag != hashes.md5.hexdigest():
+        return False
+    return not route.encryption.enabled or written.encryption is not None
 
 
 def _looks_like_md5(etag: str) -> bool:

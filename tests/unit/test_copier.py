@@ -213,6 +213,23 @@ def test_a_target_that_stores_other_bytes_is_caught(source, target, store) -> No
     assert "bytes" in (result.error or "")
 
 
+def test_a_put_whose_answer_proves_the_write_needs_no_head(source, target, store) -> None:
+    source.add("src", "k", b"precious")
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "done"
+    assert result.target_etag == hashlib.md5(b"precious").hexdigest()
+    assert "head" not in target.faults.calls
+
+
+def test_an_answer_silent_on_encryption_is_checked_by_a_head(source, target, store) -> None:
+    source.add("src", "k", b"precious")
+    target.ignore_encryption = True
+    result = copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "does not report server-side encryption" in (result.error or "")
+    assert target.faults.calls["head"] == 1
+
+
 def test_short_reads_are_retried_then_failed(source, target, store) -> None:
     source.add("src", "k", b"0123456789" * 10)
     source.short_reads.add("k")

@@ -9,7 +9,7 @@ NODE_STAMP := tools/emulators/node_modules/.installed-stamp
 BROWSER_STAMP := $(VENV)/.chromium-stamp
 POSTGRES_STAMP := $(VENV)/.postgres-stamp
 
-.PHONY: setup emulators browser postgres demo test lint typecheck unit bench lock clean
+.PHONY: setup emulators browser postgres rclone demo test lint typecheck unit bench lock clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -74,9 +74,17 @@ unit: setup browser postgres
 
 test: lint typecheck unit
 
-bench: setup
+# Every benchmark, on demand (minutes): results in bench/results/ and docs/benchmarks.md.
+bench: setup rclone
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/plan_quality.py
+	$(BIN)/python bench/ledger_scale.py
+	$(BIN)/python bench/copy_bench.py
+
+rclone:
+	@command -v rclone >/dev/null 2>&1 || { \
+	  echo "installing Debian's rclone package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
 
 # Re-pin every dependency to what a fresh resolution gives today (then review the diff).
 lock:

@@ -88,6 +88,10 @@ class StorageError(MigrateError):
     """A storage request failed."""
 
 
+class ClusterError(MigrateError):
+    """The dask cluster cannot be reached, has no worker, or runs another version."""
+
+
 class TransientStorageError(StorageError):
     """A storage request failed in a way that retrying may fix (throttling, resets).
 

@@ -28,12 +28,14 @@ from migrate.cli.wiring import (
     secrets_environment,
     target_capabilities,
 )
-from migrate.commands.apply import ApplyOptions, ApplyResult, apply, rehearse_apply
+from migrate.commands.apply import ApplyOptions, ApplyResult, Identity, apply, rehearse_apply
 from migrate.commands.evidence import evidence_folder
 from migrate.commands.loading import LoadedPlan, load_plan
 from migrate.errors import ExitCode, InvalidInput
 from migrate.executor.rehearsal import Rehearsal
 from migrate.executor.retry import RetryPolicy
+from migrate.scaleout.cluster import DaskCluster, check_address, connect
+from migrate.scaleout.worker import WorkerSpec
 from migrate.timeutil import now_iso
 from migrate.units import format_bytes, format_duration
 
@@ -61,10 +63,16 @@ def apply_cmd(
         str | None, typer.Option("--project", help="Only the services of this project.")
     ] = None,
     executor: Annotated[
-        str, typer.Option("--executor", help="Where copies run: local (threads).")
+        str,
+        typer.Option(
+            "--executor", help="Where copies run: local (threads) or dask (a dask cluster)."
+        ),
     ] = "local",
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Dask scheduler address (--executor dask).")
+        str | None,
+        typer.Option(
+            "--scheduler", help="Dask scheduler address, tls://HOST:PORT (--executor dask)."
+        ),
     ] = None,
     inventory: Annotated[
         Path | None,
@@ -90,12 +98,12 @@ def apply_cmd(
             raise InvalidInput(f"--workers {workers}: give a number from 1 to 256")
         if executor not in ("local", "dask"):
             raise InvalidInput(f"--executor {executor}: choose local or dask")
-        if executor == "dask":
-            raise InvalidInput(
-                "--executor dask is not available in this version: use --executor local"
-            )
-        if scheduler is not None:
+        if executor == "dask" and scheduler is None:
+            raise InvalidInput("--executor dask needs --scheduler ADDRESS (the dask scheduler)")
+        if executor == "local" and scheduler is not None:
             raise InvalidInput("--scheduler goes with --executor dask")
+        if scheduler is not None:
+            check_address(scheduler, insecure=insecure)
         loaded = _load(plan_file, inventory, insecure)
         policy = loaded.inventory.policy
         options = ApplyOptions(
@@ -111,6 +119,7 @@ def apply_cmd(
             retry=RetryPolicy(attempts=policy.retry_attempts, max_seconds=policy.retry_max_time),
             evidence_dir=evidence_folder(sqlite_path(state_url(state))),
             insecure=insecure,
+            scheduler=scheduler,
         )
         url = state_url(state)
         env = secrets_environment(loaded.inventory, os.environ)
@@ -142,9 +151,18 @@ def apply_cmd(
                 if log_format is LogFormat.json
                 else TerminalProgress(console)
             )
-            with _signals(stop, console), progress:
+            with _signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
                 result = apply(
-                    loaded, store, source, target, options, who, progress, stop, holder_alive
+                    loaded,
+                    store,
+                    source,
+                    target,
+                    options,
+                    who,
+                    progress,
+                    stop,
+                    holder_alive,
+                    cluster,
                 )
             if log_format is LogFormat.json:
                 _json_summary(result)
@@ -166,6 +184,19 @@ def _load(plan_file: Path, inventory: Path | None, insecure: bool) -> LoadedPlan
     return load_plan(
         plan_text, str(plan_file), raw, str(inventory_path), dict(os.environ), insecure=insecure
     )
+
+
+@contextmanager
+def _cluster(
+    loaded: LoadedPlan, options: ApplyOptions, who: Identity
+) -> Iterator[DaskCluster | None]:
+    """The dask cluster the copies run on, or None for the threads of this process."""
+    if options.scheduler is None:
+        yield None
+        return
+    spec = WorkerSpec(who.run_id, loaded.inventory, options.copy, options.retry)
+    with connect(options.scheduler, spec, insecure=options.insecure) as cluster:
+        yield cluster
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
 from migrate.errors import InvalidInput, RefusedForSafety
+from migrate.executor.batches import BatchRunner
 from migrate.executor.copy import Copier, CopySettings
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import Progress
@@ -43,6 +44,8 @@ class ApplyOptions:
     evidence_dir: Path = Path(".migrate/evidence")
     copy: CopySettings = field(default_factory=CopySettings)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    scheduler: str | None = None
+    """The dask scheduler the copies run on (None: threads of this process)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,10 @@ def apply(
     progress: Progress,
     stop: threading.Event,
     holder_alive: Callable[[LockInfo], bool | None],
+    cluster: BatchRunner | None = None,
 ) -> ApplyResult:
+    """Run the plan under the state lock. With ``cluster``, object copies run there in
+    batches; this process stays the coordinator and the only writer of the ledger."""
     refuse_contradicted_target(loaded.inventory, store)
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
@@ -186,7 +192,7 @@ def apply(
     try:
         with _heartbeat(store, identity.run_id):
             result = _locked_apply(
-                loaded, store, source, target, options, identity, progress, stop, plan_id
+                loaded, store, source, target, options, identity, progress, stop, plan_id, cluster
             )
     finally:
         store.release_lock(identity.run_id)
@@ -204,6 +210,7 @@ def _locked_apply(
     progress: Progress,
     stop: threading.Event,
     plan_id: int,
+    cluster: BatchRunner | None,
 ) -> ApplyResult:
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=False)
     store.audit(_start_events(loaded, options, identity, selected))
@@ -232,6 +239,7 @@ def _locked_apply(
                 workers=options.workers,
                 policy=options.retry,
                 stop=stop,
+                cluster=cluster,
             )
             handlers = StepHandlers(
                 store, target, mover, options.retry, loaded.inventory.policy.bandwidth
@@ -292,7 +300,7 @@ def _start_events(
                 "security.insecure-override",
                 identity.run_id,
                 "accepted",
-                detail={"reason": "--insecure: plain http outside loopback"},
+                detail={"reason": "--insecure: plain http (or dask tcp) outside loopback accepted"},
             )
         )
     return events
@@ -346,6 +354,8 @@ def _options(options: ApplyOptions) -> dict[str, object]:
         "only": list(options.only),
         "only_failed": options.only_failed,
         "project": options.project,
+        "executor": "dask" if options.scheduler else "local",
+        "scheduler": options.scheduler,
     }
 
 

@@ -31,7 +31,7 @@ from migrate.errors import (
     TransientStorageError,
 )
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
-from migrate.ledger import CopyResult, Ledger, ObjectTask
+from migrate.ledger import CopyResult, ObjectTask, UploadJournal
 from migrate.objectrules import (
     SHA256_KEY,
     SOURCE_MD5_KEY,
@@ -133,7 +133,7 @@ class Copier:
         self,
         source: SourceStore,
         target: TargetStore,
-        ledger: Ledger,
+        journal: UploadJournal,
         *,
         settings: CopySettings = DEFAULT_COPY,
         policy: RetryPolicy = DEFAULT_RETRY,
@@ -142,7 +142,7 @@ class Copier:
     ) -> None:
         self.source = source
         self.target = target
-        self.ledger = ledger
+        self.journal = journal
         self.settings = settings
         self.policy = policy
         self._sleep = sleep if sleep is not None else time.sleep
@@ -267,28 +267,44 @@ class Copier:
             raise
         self._check_read(route, task, hashes)
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
-        self.ledger.forget_upload(route.service, task.key)
+        self.journal.forget_upload(route.service, task.key)
         info = self._check_written(route, task, hashes, expect_md5_etag=False)
         return self._done(task, hashes, info.etag, info.md5, written.version_id or info.version_id)
 
     def _resume_or_start(
         self, route: Route, task: ObjectTask
     ) -> tuple[str, int, dict[int, PartInfo]]:
-        recorded = self.ledger.upload_of(route.service, task.key)
+        recorded = self.journal.upload_of(route.service, task.key)
         if recorded is not None:
             upload_id, part_size = recorded
             try:
                 listed = self.target.list_parts(route.bucket, task.key, upload_id)
                 return upload_id, part_size, {p.number: p for p in listed}
             except ObjectNotFound:
-                self.ledger.forget_upload(route.service, task.key)
+                self.journal.forget_upload(route.service, task.key)
+        upload_id, part_size = self._start_upload(route, task)
+        return upload_id, part_size, {}
+
+    def _start_upload(self, route: Route, task: ObjectTask) -> tuple[str, int]:
         part_size = self.part_size_for(task.size)
         attributes = self._attributes(task, None)
         upload_id = self.target.create_multipart(
             route.bucket, task.key, attributes, route.encryption
         )
-        self.ledger.record_upload(route.service, task.key, upload_id, part_size)
-        return upload_id, part_size, {}
+        self.journal.record_upload(route.service, task.key, upload_id, part_size)
+        return upload_id, part_size
+
+    def prepare_upload(self, route: Route, task: ObjectTask) -> tuple[str, int] | None:
+        """Start (or find) the multipart upload of a large object and write it in the journal
+        before any byte moves: whoever copies the object, a lost attempt resumes from its
+        parts. None for an object that goes in one PUT (or that cannot be copied)."""
+        if task.size <= self.settings.multipart_threshold:
+            return None
+        capabilities = self.target.capabilities
+        if object_problem(task.key, task.size, task.tier, task.attributes.metadata, capabilities):
+            return None
+        recorded = self.journal.upload_of(route.service, task.key)
+        return recorded if recorded is not None else self._start_upload(route, task)
 
     def _parts_of(self, reader: ObjectReader, part_size: int) -> Iterator[tuple[bytes, int]]:
         """The stored bytes in parts; the memory of each part is taken from the budget before
@@ -354,14 +370,14 @@ class Copier:
         return PartInfo(number, len(body), etag)
 
     def _abandon_upload(self, route: Route, task: ObjectTask) -> None:
-        recorded = self.ledger.upload_of(route.service, task.key)
+        recorded = self.journal.upload_of(route.service, task.key)
         if recorded is None:
             return
         try:
             self.target.abort_multipart(route.bucket, task.key, recorded[0])
         except StorageError:
             return  # left for `list_multipart_uploads` clean-up; the ledger still names it
-        self.ledger.forget_upload(route.service, task.key)
+        self.journal.forget_upload(route.service, task.key)
 
     @contextmanager
     def _open_source(self, route: Route, task: ObjectTask) -> Iterator[ObjectReader]:

@@ -1,9 +1,10 @@
 """The object work of a service: a resumable listing into the ledger, then parallel copies.
 
 Only the thread that runs the service writes its results, in batches; copies run on the
-shared worker pool. Claims are committed before any byte moves (pending -> copying), results
-after the HEAD check (copying -> done | failed); a run that dies leaves rows 'copying', which
-the next run puts back to pending.
+shared worker pool, or on a cluster (a :class:`~migrate.executor.batches.BatchRunner`) in
+batches whose results this thread commits as they come back. Claims are committed before any
+byte moves (pending -> copying), results after the write check (copying -> done | failed); a
+run that dies leaves rows 'copying', which the next run puts back to pending.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from migrate.audit import AuditEvent
+from migrate.errors import StorageError
+from migrate.executor.batches import (
+    DEFAULT_LIMITS,
+    BatchLimits,
+    BatchOutcome,
+    BatchRunner,
+    ObjectBatch,
+    Upload,
+    cut_batches,
+)
 from migrate.executor.copy import Copier, Route
 from migrate.executor.progress import Progress
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
 from migrate.ledger import CopyResult, Ledger, ListingCounts, ObjectCounts, ObjectTask
 from migrate.ports import ListingPage, SourceStore
+from migrate.redact import redact
 
 FLUSH_EVERY = 256
 FLUSH_SECONDS = 1.0
@@ -57,8 +69,12 @@ class ObjectMover:
         workers: int,
         policy: RetryPolicy = DEFAULT_RETRY,
         stop: threading.Event | None = None,
+        cluster: BatchRunner | None = None,
+        limits: BatchLimits = DEFAULT_LIMITS,
     ) -> None:
         self.source = source
+        self.cluster = cluster
+        self.limits = limits
         self.ledger = ledger
         self.copier = copier
         self.pool = pool
@@ -109,6 +125,8 @@ class ObjectMover:
 
     def copy_pending(self, route: Route) -> ObjectCounts:
         """Copy every pending object of the service; returns the ledger's counts after."""
+        if self.cluster is not None:
+            return self._copy_on_cluster(route, self.cluster)
         inflight: dict[Future[CopyResult], ObjectTask] = {}
         batch = _Batch()
         window = self.workers * 2
@@ -141,11 +159,96 @@ class ObjectMover:
                 task.attempts + 1,
                 error=f"internal error ({type(error).__name__}: {error}); please report it",
             )
+        self._add(route, task, result, batch)
+
+    def _add(self, route: Route, task: ObjectTask, result: CopyResult, batch: _Batch) -> None:
         batch.results.append(result)
         event = _audit_event(route, task, result)
         if event is not None:
             batch.events.append(event)
         self.progress.copied(route.service, task.key, task.size, result.status, result.error)
+
+    # -- on a cluster ---------------------------------------------------------------------
+
+    def _copy_on_cluster(self, route: Route, cluster: BatchRunner) -> ObjectCounts:
+        """Claim, cut into batches, submit; commit each batch's results as it comes back. A
+        lost or failed batch is submitted again, up to ``limits.attempts`` times."""
+        inflight: dict[Future[BatchOutcome], ObjectBatch] = {}
+        results = _Batch()
+        numbers = 0
+        exhausted = False
+        while True:
+            free = cluster.capacity - len(inflight)
+            if not exhausted and not self.stop.is_set() and free > 0:
+                tasks = self.ledger.claim(route.service, free * self.limits.objects)
+                exhausted = not tasks
+                for batch in cut_batches(route, tasks, free, self.limits, numbers + 1):
+                    numbers = batch.number
+                    inflight[cluster.submit(self._with_uploads(batch))] = batch
+            if not inflight:
+                break
+            if self.stop.is_set():
+                for future in inflight:
+                    future.cancel()  # claimed rows stay 'copying': the next run takes them
+                break
+            done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = inflight.pop(future)
+                retry = self._commit_batch(batch, future, results)
+                if retry is not None:
+                    inflight[cluster.submit(self._with_uploads(retry))] = retry
+            self._flush(results, force=False)
+        self._flush(results, force=True)
+        return self.ledger.counts(route.service)
+
+    def _with_uploads(self, batch: ObjectBatch) -> ObjectBatch:
+        """The batch with its large objects' uploads started and written in the ledger."""
+        uploads: dict[str, Upload] = {}
+        for task in batch.tasks:
+            try:
+                upload = self.copier.prepare_upload(batch.route, task)
+            except StorageError:
+                upload = None  # the worker starts it (and reports it back)
+            if upload is not None:
+                uploads[task.key] = upload
+        return replace(batch, uploads=uploads)
+
+    def _commit_batch(
+        self, batch: ObjectBatch, future: Future[BatchOutcome], results: _Batch
+    ) -> ObjectBatch | None:
+        """Commit a finished batch; the batch to submit again when it was lost."""
+        route = batch.route
+        try:
+            outcome = future.result()
+        except Exception as error:  # a lost worker, a batch that raised: the cluster's word
+            reason = redact(f"{type(error).__name__}: {error}")
+            if batch.attempt < self.limits.attempts:
+                self.progress.note(
+                    f"{route.service}: batch {batch.number} did not come back ({reason}); "
+                    f"submitted again (attempt {batch.attempt + 1} of {self.limits.attempts})"
+                )
+                return replace(batch, attempt=batch.attempt + 1)
+            outcome = BatchOutcome(
+                tuple(
+                    CopyResult(
+                        task.id,
+                        "failed",
+                        task.attempts + 1,
+                        error=f"the cluster failed this object's batch {batch.attempt} times: "
+                        f"{reason}",
+                    )
+                    for task in batch.tasks
+                )
+            )
+        for key, upload in outcome.uploads.items():
+            if upload is None:
+                self.ledger.forget_upload(route.service, key)
+            else:
+                self.ledger.record_upload(route.service, key, *upload)
+        tasks = {task.id: task for task in batch.tasks}
+        for result in outcome.results:
+            self._add(route, tasks[result.id], result, results)
+        return None
 
     def _flush(self, batch: _Batch, *, force: bool) -> None:
         due = len(batch.results) >= FLUSH_EVERY or (

@@ -1,0 +1,160 @@
+"""Build the adapters from the inventory and the environment: the only place secrets are
+read. Used by the command line and by the dask workers, which build their own clients from the
+inventory (it names environment variables, never holds a secret) and their own environment."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import stat
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from migrate.config import Inventory
+from migrate.errors import InvalidInput, RefusedForSafety
+from migrate.inventory.policy import resolved_target_endpoint
+from migrate.ports import SourceStore, TargetCapabilities, TargetStore
+from migrate.presets import PRESETS
+from migrate.redact import redactor
+
+if TYPE_CHECKING:
+    from adapters.s3 import S3Settings
+
+
+def _secret(env: Mapping[str, str], name: str, field: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise InvalidInput(
+            f"environment variable {name} (named by {field} in the inventory) is not set: "
+            "secrets come only from the environment or the inventory's credentials_file"
+        )
+    redactor.register(value)
+    return value
+
+
+def secrets_environment(inventory: Inventory, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment, completed by the inventory's credentials file (mode 0600 only)."""
+    merged = dict(env)
+    path = inventory.credentials_file
+    if path is None:
+        return merged
+    file = Path(path)
+    try:
+        mode = file.stat().st_mode
+    except OSError as exc:
+        raise InvalidInput(f"credentials_file {file}: cannot be read ({exc.strerror})") from None
+    if stat.S_IMODE(mode) & 0o077:
+        raise RefusedForSafety(
+            f"credentials_file {file} has mode {stat.S_IMODE(mode):04o}: other users could "
+            f"read it; chmod 600 {file}"
+        )
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise InvalidInput(f"{file}:{number}: expected NAME=value")
+        merged.setdefault(name.strip(), value.strip().strip("'\""))
+    return merged
+
+
+def _required(value: str | None, field: str) -> str:
+    if not value:
+        raise InvalidInput(f"the inventory gives no {field}")
+    return value
+
+
+def build_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
+    source = inventory.source
+    if source.provider == "local":
+        from adapters.local import LocalSource
+
+        return LocalSource(Path(_required(source.path, "source.path")))
+    from adapters.azure import AzureSource
+
+    return AzureSource(
+        _required(source.account, "source.account"),
+        _secret(env, source.key_env, "source.key_env"),
+        source.endpoint,
+    )
+
+
+def target_capabilities(inventory: Inventory) -> TargetCapabilities:
+    target = inventory.target
+    if target.provider == "local":
+        return TargetCapabilities(max_metadata_bytes=None)
+    preset = PRESETS[target.preset]
+    return TargetCapabilities(
+        max_parts=preset.max_parts,
+        min_part_size=preset.min_part_size,
+        max_part_size=preset.max_part_size,
+        max_single_put=preset.max_single_put,
+        encryption_modes=preset.encryption_modes | {"none"},
+    )
+
+
+def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> TargetStore:
+    target = inventory.target
+    if target.provider == "local":
+        from adapters.local import LocalTarget
+
+        return LocalTarget(Path(_required(target.path, "target.path")))
+    from adapters.s3 import S3Target
+
+    capabilities = target_capabilities(inventory)
+    default = S3Target(s3_settings(inventory, env, workers), capabilities)
+    if not target.projects:
+        return default
+    from adapters.routing import ProjectRoutedTarget
+
+    by_project: dict[str, TargetStore] = {}
+    for project, keys in target.projects.items():
+        settings = replace(
+            s3_settings(inventory, env, workers),
+            access_key=_secret(env, keys.access_key_env, f"target.projects.{project}"),
+            secret_key=_secret(env, keys.secret_key_env, f"target.projects.{project}"),
+        )
+        by_project[project] = S3Target(settings, capabilities)
+    by_bucket = {
+        bucket: by_project[service.project]
+        for service in inventory.services
+        if service.project in by_project and (bucket := inventory.bucket_of(service)) is not None
+    }
+    return ProjectRoutedTarget(default, by_bucket)
+
+
+def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S3Settings:
+    from adapters.s3 import S3Settings
+
+    target = inventory.target
+    path_style = (
+        target.addressing == "path" if target.addressing else PRESETS[target.preset].path_style
+    )
+    return S3Settings(
+        endpoint=resolved_target_endpoint(inventory),
+        region=_required(target.region, "target.region"),
+        access_key=_secret(env, target.access_key_env, "target.access_key_env"),
+        secret_key=_secret(env, target.secret_key_env, "target.secret_key_env"),
+        path_style=path_style,
+        ca_bundle=target.ca_bundle,
+        max_connections=workers + 4,
+        sse_c_key=customer_key(inventory, env),
+    )
+
+
+def customer_key(inventory: Inventory, env: Mapping[str, str]) -> bytes | None:
+    """The SSE-C key: base64 of 32 bytes, from the variable the inventory names."""
+    name = inventory.target.sse_c_key_env
+    if inventory.target.encryption != "SSE-C" or name is None:
+        return None
+    encoded = _secret(env, name, "target.sse_c_key_env")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{name} is not base64 (it must hold a 256-bit SSE-C key)") from None
+    if len(key) != 32:
+        raise InvalidInput(f"{name} holds {len(key)} bytes; an SSE-C key has 32")
+    return key

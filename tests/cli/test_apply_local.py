@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ def test_flag_errors_exit_2(tmp_path: Path) -> None:
     for args in (
         ["--executor", "dask"],
         ["--scheduler", "tcp://127.0.0.1:8786"],
+        ["--executor", "dask", "--scheduler", "http://127.0.0.1:8786"],
+        ["--executor", "dask", "--scheduler", "tcp://127.0.0.1"],
         ["--executor", "spark"],
         ["--workers", "0"],
         ["--wave", "9"],
@@ -74,3 +77,43 @@ def test_flag_errors_exit_2(tmp_path: Path) -> None:
         result = _run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_plain_tcp_scheduler_outside_loopback_is_refused(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    args = ("--executor", "dask", "--scheduler", "tcp://10.20.0.5:8786")
+    result = _run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "use tls://" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_scheduler_fails_with_its_address(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            "apply",
+            "plan.json",
+            "--yes",
+            "--executor",
+            "dask",
+            "--scheduler",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"cannot reach the dask scheduler at tcp://127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "dst").exists()

@@ -80,6 +80,7 @@ bench: setup rclone
 	$(BIN)/python bench/plan_quality.py
 	$(BIN)/python bench/ledger_scale.py
 	$(BIN)/python bench/copy_bench.py
+	$(BIN)/python bench/dask_bench.py
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \

@@ -111,7 +111,11 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, flo
 
 
 def ours(
-    servers: emulators.Servers, containers: list[str], workers: int, work: Path
+    servers: emulators.Servers,
+    containers: list[str],
+    workers: int,
+    work: Path,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, float]:
     run = work / f"ours-{uuid.uuid4().hex[:6]}"
     run.mkdir()
@@ -146,7 +150,8 @@ def ours(
         check=True,
         capture_output=True,
     )
-    return measure([migrate, "apply", "plan.json", "--yes", "--workers", str(workers)], env, run)
+    command = [migrate, "apply", "plan.json", "--yes", "--workers", str(workers), *extra]
+    return measure(command, env, run)
 
 
 def rclone(

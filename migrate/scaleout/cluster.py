@@ -72,6 +72,7 @@ def connect(address: str, spec: WorkerSpec, *, insecure: bool) -> Iterator[DaskC
 
 def _check_workers(client: Any, address: str) -> None:
     from migrate import __version__
+    from migrate.scaleout.plugin import StopProfilerOnOldPython
 
     try:
         client.wait_for_workers(1, timeout=WORKERS_SECONDS)
@@ -93,6 +94,7 @@ def _check_workers(client: Any, address: str) -> None:
             f"the coordinator runs hdh-migrate {__version__} but {listed}; "
             "every worker must run the same version"
         )
+    client.register_plugin(StopProfilerOnOldPython())
 
 
 class DaskCluster:

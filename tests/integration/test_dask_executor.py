@@ -118,6 +118,13 @@ def test_dask_copies_what_the_local_executor_copies(
     assert options["scheduler"] == _address(cluster)
     s3 = s3_client(servers)
     assert not s3.list_multipart_uploads(Bucket=f"{unique}-dask").get("Uploads")
+    if sys.version_info < (3, 12):  # python/cpython#106883: the profiler can hang a worker
+        assert not any(cluster.run(_profiling).values())
+
+
+def _profiling(dask_worker: Any) -> bool:
+    callback = dask_worker.periodic_callbacks.get("profile")
+    return bool(callback is not None and callback.is_running())
 
 
 class _DelayPuts:

@@ -1,6 +1,7 @@
 """Copy throughput against rclone on the same machine, servers and data, in the same run.
 
-Workloads (issue 7): small, 5,000 x 16 KiB in two containers; large, 16 x 32 MiB. For each,
+Workloads (issue 7): small, 5,000 x 16 KiB in two containers; large, 16 x 32 MiB; huge, one
+object of 2 GiB (memory must stay flat whatever the size). For each,
 runs alternate A B A B (``migrate apply``, then ``rclone copy``), same concurrency, each into
 fresh target buckets. Each run is a whole process: wall time, objects/s, MB/s and CPU
 seconds come from ``wait4``, peak RSS from the process's VmHWM. ``migrate apply`` runs every
@@ -268,7 +269,10 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=5000)
     parser.add_argument("--large", type=int, default=16)
     parser.add_argument(
-        "--workloads", nargs="+", default=["small", "large"], choices=["small", "large"]
+        "--workloads",
+        nargs="+",
+        default=["small", "large", "huge"],
+        choices=["small", "large", "huge"],
     )
     parser.add_argument(
         "--no-report",
@@ -289,6 +293,7 @@ def main() -> None:
                 f"small-b-{tag}": (args.small - half, 16 * KiB),
             },
             "large": {f"large-{tag}": (args.large, 32 * MiB)},
+            "huge": {f"huge-{tag}": (1, 2 * 1024 * MiB)},
         }
         results = [
             run_workload(name, workloads[name], servers, args.workers, work)

@@ -70,6 +70,7 @@ def verify(
             sample_pct=sample_pct,
             cursor=record.verify_cursor,
             policy=policy,
+            encrypted=loaded.inventory.target.encryption != "none",
         )
         if report.next_cursor is not None:
             store.set_verify_cursor(name, report.next_cursor)

@@ -162,6 +162,8 @@ class StepHandlers:
                 self.target,
                 level=ctx.verify_level,
                 policy=self.policy,
+                workers=self.mover.workers,
+                encrypted=route.encryption.enabled,
             )
         except StorageError as error:
             raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None

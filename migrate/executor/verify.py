@@ -3,7 +3,8 @@
 Levels:
 - ``listing``: reconcile the target's listing with the ledger (missing, extra, size differs);
   proof per object: size only.
-- ``hash`` (default): listing, plus a HEAD of every copied object: the target's ETag must be
+- ``hash`` (default): listing, plus a HEAD of every copied object (several at a time): the
+  server-side encryption the bucket requires must be reported, the target's ETag must be
   the one recorded after the copy, its ``migrate-sha256`` metadata (single PUT) the SHA-256
   computed while copying, its ``migrate-source-md5`` the Azure MD5. A blob that had no MD5 at
   Azure and went in parts has only its size and ETag here: the report says so.
@@ -19,6 +20,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -78,7 +80,12 @@ def verify_service(
     sample_pct: float | None = None,
     cursor: int = 0,
     policy: RetryPolicy = DEFAULT_RETRY,
+    workers: int = 8,
+    encrypted: bool = False,
 ) -> VerifyReport:
+    """Verify a service's copies; HEADs and re-reads run ``workers`` at a time, the report is
+    written in key order by this thread. ``encrypted``: the bucket must encrypt, so every
+    object's HEAD must report server-side encryption."""
     report = VerifyReport(service, level if sample_pct is None else f"sample:{sample_pct:g}%")
     for key, status, error in ledger.not_copied(service, 1000):
         if status == "failed":  # pending or changed: still moving while the source is live
@@ -90,19 +97,17 @@ def verify_service(
     deep_ids: set[int] | None = None
     if sample_pct is not None:
         deep_ids, report.next_cursor = _sample(service, ledger, sample_pct, cursor)
-    for obj in _reconcile(service, bucket, ledger, target, report, policy):
-        report.checked += 1
-        if level == "listing" and sample_pct is None:
+    examine = partial(_examine, bucket, target, policy, level == "deep", deep_ids)
+    objects = _reconcile(service, bucket, ledger, target, report, policy)
+    if level == "listing" and sample_pct is None:
+        for _ in objects:
+            report.checked += 1
             report.proofs["size only"] += 1
-            continue
-        info = retry_call(policy, partial(target.head, bucket, obj.key))
-        if info is None:
-            report.differences.append(Difference(obj.key, "missing on the target at HEAD"))
-            continue
-        proof = _hash_check(obj, info, report)
-        if level == "deep" or (deep_ids is not None and obj.id in deep_ids):
-            proof = _deep_check(bucket, obj, target, report, policy) or proof
-        report.proofs[proof] += 1
+        return report
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
+        for chunk in _chunks(objects, max(1, workers) * 16):
+            for seen in pool.map(examine, chunk):  # in key order; HEADs and re-reads in parallel
+                _record(seen, report, encrypted=encrypted)
     return report
 
 
@@ -160,6 +165,63 @@ def _reconcile(
             have = next(listed, None)
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What the target said about one object: its HEAD and, when asked, its bytes re-read
+    (size and SHA-256, or the error that stopped the read)."""
+
+    obj: CopiedObject
+    info: ObjectInfo | None
+    read: tuple[int, str] | StorageError | None = None
+
+
+def _examine(
+    bucket: str,
+    target: TargetStore,
+    policy: RetryPolicy,
+    deep: bool,
+    deep_ids: set[int] | None,
+    obj: CopiedObject,
+) -> _Seen:
+    info = retry_call(policy, partial(target.head, bucket, obj.key))
+    if info is None or not (deep or (deep_ids is not None and obj.id in deep_ids)):
+        return _Seen(obj, info)
+    try:
+        read: tuple[int, str] | StorageError = retry_call(
+            policy, partial(_read_sha256, target, bucket, obj.key)
+        )
+    except StorageError as error:
+        read = error
+    return _Seen(obj, info, read)
+
+
+def _record(seen: _Seen, report: VerifyReport, *, encrypted: bool) -> None:
+    obj = seen.obj
+    report.checked += 1
+    if seen.info is None:
+        report.differences.append(Difference(obj.key, "missing on the target at HEAD"))
+        return
+    if encrypted and seen.info.encryption is None:
+        report.differences.append(
+            Difference(obj.key, "the target does not report server-side encryption at HEAD")
+        )
+    proof = _hash_check(obj, seen.info, report)
+    if seen.read is not None:
+        proof = _deep_check(obj, seen.read, report) or proof
+    report.proofs[proof] += 1
+
+
+def _chunks(objects: Iterator[CopiedObject], size: int) -> Iterator[list[CopiedObject]]:
+    chunk: list[CopiedObject] = []
+    for obj in objects:
+        chunk.append(obj)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _hash_check(obj: CopiedObject, info: ObjectInfo, report: VerifyReport) -> str:
     metadata = {k.lower(): v for k, v in info.attributes.metadata.items()}
     if obj.target_etag is not None and info.etag != obj.target_etag:
@@ -197,16 +259,15 @@ def _read_sha256(target: TargetStore, bucket: str, key: str) -> tuple[int, str]:
 
 
 def _deep_check(
-    bucket: str, obj: CopiedObject, target: TargetStore, report: VerifyReport, policy: RetryPolicy
+    obj: CopiedObject, read: tuple[int, str] | StorageError, report: VerifyReport
 ) -> str | None:
-    try:
-        size, sha256 = retry_call(policy, partial(_read_sha256, target, bucket, obj.key))
-    except ObjectNotFound:
+    if isinstance(read, ObjectNotFound):
         report.differences.append(Difference(obj.key, "missing on the target at re-read"))
         return None
-    except StorageError as error:
-        report.differences.append(Difference(obj.key, f"unreadable on the target: {error}"))
+    if isinstance(read, StorageError):
+        report.differences.append(Difference(obj.key, f"unreadable on the target: {read}"))
         return None
+    size, sha256 = read
     report.deep_checked += 1
     if obj.sha256 is None:
         return "re-read, but no SHA-256 was recorded at copy time"

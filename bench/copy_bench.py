@@ -17,6 +17,7 @@ section of docs/benchmarks.md. Needs Debian's rclone (`apt-get install rclone`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -197,6 +198,70 @@ def rclone(
     return totals
 
 
+def _timed(work: Any, items: list[Any], workers: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``work`` over ``items`` on ``workers`` threads."""
+    cpu, started = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, items))
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def ceilings(
+    servers: emulators.Servers, containers: list[str], workers: int
+) -> dict[str, dict[str, float]]:
+    """Read-only, write-only and HEAD-only rates with the adapters `migrate apply` uses
+    (same clients, same concurrency): what each server allows on its own on this machine."""
+    from adapters.azure import AzureSource
+    from adapters.s3 import S3Settings, S3Target
+    from migrate.ports import BucketSettings, Encryption, ObjectAttributes, TargetCapabilities
+
+    source = AzureSource(emulators.AZURITE_ACCOUNT, emulators.AZURITE_KEY, servers.azurite_url)
+    settings = S3Settings(
+        servers.s3_url,
+        "eu-west-2",
+        emulators.S3_ACCESS_KEY,
+        emulators.S3_SECRET_KEY,
+        max_connections=workers + 4,
+    )
+    target = S3Target(settings, TargetCapabilities())
+    listed = []
+    for container in containers:
+        marker = None
+        while True:
+            page = source.list_page(container, "", marker)
+            listed += [(container, o.key, o.size) for o in page.objects]
+            marker = page.next_marker
+            if marker is None:
+                break
+    bucket = f"ceiling-{uuid.uuid4().hex[:8]}"
+    target.ensure_bucket(bucket, BucketSettings(Encryption("AES256"), {}))
+    body = os.urandom(max(size for _, _, size in listed))
+    total = sum(size for _, _, size in listed)
+
+    def read(item: tuple[str, str, int]) -> None:
+        with source.open(item[0], item[1], None) as reader:
+            for _ in reader.chunks(1024 * KiB):
+                pass
+
+    def write(item: tuple[str, str, int]) -> None:
+        data = body[: item[2]]
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        target.put(bucket, item[1], data, md5, ObjectAttributes(), Encryption("AES256"))
+
+    def head(item: tuple[str, str, int]) -> None:
+        target.head(bucket, item[1])
+
+    results = {}
+    for name, work in (("read", read), ("write", write), ("head", head)):
+        wall, cpu = _timed(work, listed, workers)
+        results[name] = {
+            "objects_per_second": round(len(listed) / wall, 1),
+            "mb_per_second": round(total / wall / 1e6, 1),
+            "cpu_seconds": round(cpu, 2),
+        }
+    return results
+
+
 def run_workload(
     name: str,
     containers: dict[str, tuple[int, int]],
@@ -230,6 +295,8 @@ def run_workload(
     summary["ratio"] = round(
         summary["rclone"]["wall_seconds"] / summary["migrate"]["wall_seconds"], 2
     )
+    if name != "huge":
+        summary["ceilings"] = ceilings(servers, list(containers), workers)
     print(json.dumps(summary))
     return summary
 
@@ -312,8 +379,9 @@ def main() -> None:
         "",
         f"Azurite and moto's S3 server on loopback, {machine['cpus']} cores, {machine['date']}; "
         "both tools at the same concurrency, alternating A B A B into fresh buckets; medians of "
-        "two runs; whole processes (`wait4`). `migrate apply` runs its full steps (ledger, "
-        "hashes, HEAD after every write, verify, freeze, final sync); rclone 1.60 `copy`.",
+        "two runs; whole processes (`wait4` for CPU, VmHWM for peak RSS). `migrate apply` "
+        "runs its full steps (ledger, hashes, the write check, verify with a HEAD per object, "
+        "freeze, final sync); rclone 1.60 `copy`.",
         "",
         "| workload | tool | wall (s) | objects/s | MB/s | CPU (s) | peak RSS (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -326,6 +394,26 @@ def main() -> None:
                 f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
                 f"| {t['cpu_seconds']} | {t['peak_rss_mib']} |"
             )
+    lines += [
+        "",
+        "Ceilings, with the same adapters and concurrency, each alone (objects/s, MB/s); the "
+        "last column is what PUT plus the verify step's HEAD allow when both land on the S3 "
+        "server's one busy core (1 / (1/write + 1/head)):",
+        "",
+        "| workload | read-only (Azurite) | write-only (S3) | HEAD-only (S3) | PUT + HEAD |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        c = r.get("ceilings")
+        if not c:
+            continue
+        both = 1 / (1 / c["write"]["objects_per_second"] + 1 / c["head"]["objects_per_second"])
+        lines.append(
+            f"| {r['workload']} | {c['read']['objects_per_second']} "
+            f"({c['read']['mb_per_second']} MB/s) | {c['write']['objects_per_second']} "
+            f"({c['write']['mb_per_second']} MB/s) | {c['head']['objects_per_second']} "
+            f"| {both:.1f} |"
+        )
     lines += [
         "",
         "Ratio (rclone wall time / ours; above 1 means faster than rclone): "

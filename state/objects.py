@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from migrate.ledger import CopiedObject, CopyResult, ListingCounts, ObjectCounts, ObjectTask
@@ -192,24 +192,65 @@ def claim(connection: Connection, service: str, limit: int) -> list[ObjectTask]:
 
 
 def record(connection: Connection, results: Sequence[CopyResult]) -> None:
+    """One executemany per kind of result (done, or not), not one statement per object."""
     stamp = now_iso()
-    for result in results:
-        values: dict[str, Any] = {
-            "status": result.status,
-            "attempts": result.attempts,
-            "retries": objects.c.retries + result.retries,
-            "last_error": result.error,
-            "updated_at": stamp,
-        }
-        if result.status == "done":
-            values.update(
-                sha256=result.sha256,
-                md5=result.md5,
-                target_etag=result.target_etag,
-                target_version=result.target_version,
-                proof=result.proof,
-            )
-        connection.execute(update(objects).where(objects.c.id == result.id).values(**values))
+    done = [r for r in results if r.status == "done"]
+    other = [r for r in results if r.status != "done"]
+    if done:
+        connection.execute(
+            _RECORD_DONE,
+            [
+                {
+                    "row": r.id,
+                    "new_status": r.status,
+                    "new_attempts": r.attempts,
+                    "more_retries": r.retries,
+                    "error": r.error,
+                    "stamp": stamp,
+                    "new_sha256": r.sha256,
+                    "new_md5": r.md5,
+                    "etag": r.target_etag,
+                    "version": r.target_version,
+                    "new_proof": r.proof,
+                }
+                for r in done
+            ],
+        )
+    if other:
+        connection.execute(
+            _RECORD_OTHER,
+            [
+                {
+                    "row": r.id,
+                    "new_status": r.status,
+                    "new_attempts": r.attempts,
+                    "more_retries": r.retries,
+                    "error": r.error,
+                    "stamp": stamp,
+                }
+                for r in other
+            ],
+        )
+
+
+_RECORD_OTHER = (
+    update(objects)
+    .where(objects.c.id == bindparam("row"))
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        retries=objects.c.retries + bindparam("more_retries"),
+        last_error=bindparam("error"),
+        updated_at=bindparam("stamp"),
+    )
+)
+_RECORD_DONE = _RECORD_OTHER.values(
+    sha256=bindparam("new_sha256"),
+    md5=bindparam("new_md5"),
+    target_etag=bindparam("etag"),
+    target_version=bindparam("version"),
+    proof=bindparam("new_proof"),
+)
 
 
 def fail_keys(connection: Connection, service: str, failures: Sequence[tuple[str, str]]) -> None:

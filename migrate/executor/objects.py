@@ -132,7 +132,9 @@ class ObjectMover:
         window = self.workers * 2
         exhausted = False
         while True:
-            if not exhausted and not self.stop.is_set() and len(inflight) < window:
+            # Refill once half the window is free: one claim (one transaction) per
+            # ``workers`` objects or more, not one per finished object.
+            if not exhausted and not self.stop.is_set() and len(inflight) <= window // 2:
                 tasks = self.ledger.claim(route.service, window - len(inflight))
                 exhausted = not tasks
                 for task in tasks:

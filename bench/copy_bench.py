@@ -262,6 +262,19 @@ def ceilings(
     return results
 
 
+def summarise(results: list[dict[str, float]], objects: int, size: int) -> dict[str, Any]:
+    """Medians of the runs of one tool on one workload (peak RSS: the largest)."""
+    wall = statistics.median(r["wall"] for r in results)
+    return {
+        "wall_seconds": round(wall, 2),
+        "objects_per_second": round(objects / wall, 1),
+        "mb_per_second": round(size / wall / 1e6, 1),
+        "cpu_seconds": round(statistics.median(r["cpu"] for r in results), 2),
+        "peak_rss_mib": round(max(r["rss_mib"] for r in results), 1),
+        "runs": [round(r["wall"], 2) for r in results],
+    }
+
+
 def run_workload(
     name: str,
     containers: dict[str, tuple[int, int]],
@@ -283,15 +296,7 @@ def run_workload(
         "workers": workers,
     }
     for tool, results in runs.items():
-        wall = statistics.median(r["wall"] for r in results)
-        summary[tool] = {
-            "wall_seconds": round(wall, 2),
-            "objects_per_second": round(objects / wall, 1),
-            "mb_per_second": round(size / wall / 1e6, 1),
-            "cpu_seconds": round(statistics.median(r["cpu"] for r in results), 2),
-            "peak_rss_mib": round(max(r["rss_mib"] for r in results), 1),
-            "runs": [round(r["wall"], 2) for r in results],
-        }
+        summary[tool] = summarise(results, objects, size)
     summary["ratio"] = round(
         summary["rclone"]["wall_seconds"] / summary["migrate"]["wall_seconds"], 2
     )

@@ -20,14 +20,13 @@ import json
 import logging
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from copy_bench import KiB, MiB, ours, seed
+from copy_bench import KiB, MiB, ours, seed, summarise
 from distributed import Client, LocalCluster
 from report import replace_section
 
@@ -68,14 +67,7 @@ def run_workload(
         runs["dask"].append(result)
     summary: dict[str, Any] = {"workload": name, "objects": objects, "bytes": size}
     for executor, results in runs.items():
-        wall = statistics.median(r["wall"] for r in results)
-        summary[executor] = {
-            "wall_seconds": round(wall, 2),
-            "objects_per_second": round(objects / wall, 1),
-            "mb_per_second": round(size / wall / 1e6, 1),
-            "cpu_seconds": round(statistics.median(r["cpu"] for r in results), 2),
-            "runs": [round(r["wall"], 2) for r in results],
-        }
+        summary[executor] = summarise(results, objects, size)  # peak RSS: the coordinator's
     summary["ratio"] = round(
         summary["threads"]["wall_seconds"] / summary["dask"]["wall_seconds"], 2
     )

@@ -6,6 +6,8 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,16 @@ def popen_migrate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Pope
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
 
 
 def s3_client(servers: emulators.Servers) -> Any:

@@ -9,9 +9,7 @@ import logging
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,10 @@ import pytest
 from tests.integration.helpers import (
     assert_identical,
     migrate,
+    popen_migrate,
     s3_client,
     seed,
+    wait_for,
     write_inventory,
     writer,
 )
@@ -146,15 +146,6 @@ class _DelayPuts:
         return "delay"
 
 
-def _wait_for(condition: Any, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_a_worker_killed_mid_batch_loses_nothing(
     cluster: Any,
     servers: emulators.Servers,
@@ -167,21 +158,14 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     delay = _DelayPuts(bucket)
     with Proxy(servers.s3_url, decide=delay) as proxy:
         _plan(tmp_path, _inventory(tmp_path, container, bucket, proxy.url), server_env)
-        apply = subprocess.Popen(
-            [sys.executable, "-m", "migrate", *_dask_apply(cluster)],
-            env=server_env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        apply = popen_migrate(*_dask_apply(cluster), env=server_env, cwd=tmp_path)
         # Both workers are in the middle of a batch, their PUTs held at the proxy.
-        _wait_for(lambda: sum(bool(keys) for keys in cluster.processing().values()) == 2)
-        _wait_for(lambda: delay.delayed >= 2)
+        wait_for(lambda: sum(bool(keys) for keys in cluster.processing().values()) == 2)
+        wait_for(lambda: delay.delayed >= 2)
         victim = next(worker for worker, keys in cluster.processing().items() if keys)
         pid = cluster.run(os.getpid, workers=[victim])[victim]
         os.kill(pid, signal.SIGKILL)
-        _wait_for(lambda: victim not in cluster.scheduler_info()["workers"])
+        wait_for(lambda: victim not in cluster.scheduler_info()["workers"])
         proxy.release()
         output, _ = apply.communicate(timeout=300)
     assert apply.returncode == 0, output
@@ -205,13 +189,7 @@ def test_the_coordinator_killed_then_resumed(
     delay = _DelayPuts(bucket, after=70)
     with Proxy(servers.s3_url, decide=delay) as proxy:
         _plan(tmp_path, _inventory(tmp_path, container, bucket, proxy.url), server_env)
-        coordinator = subprocess.Popen(
-            [sys.executable, "-m", "migrate", *_dask_apply(cluster)],
-            env=server_env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        coordinator = popen_migrate(*_dask_apply(cluster), env=server_env, cwd=tmp_path)
 
         def some_done_and_more_held() -> bool:
             if delay.delayed < 2 or not db_path.exists():
@@ -224,7 +202,7 @@ def test_the_coordinator_killed_then_resumed(
             except sqlite3.OperationalError:
                 return False
 
-        _wait_for(some_done_and_more_held)
+        wait_for(some_done_and_more_held)
         coordinator.send_signal(signal.SIGKILL)
         coordinator.wait(timeout=30)
         db = sqlite3.connect(db_path)

@@ -9,7 +9,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.integration.helpers import (
     migrate,
     s3_client,
     seed,
+    wait_for,
     write_inventory,
     writer,
 )
@@ -33,15 +33,6 @@ def _plan(workdir: Path, inventory: Path, env: dict[str, str]) -> Path:
     result = migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=workdir)
     assert result.returncode == 0, result.stderr
     return workdir / "plan.json"
-
-
-def _wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def _part_number(path: str) -> int:
@@ -107,7 +98,7 @@ def test_kill_9_then_resume(
                 upload["id"] = upload_id
             return upload_id is not None
 
-        _wait_for(part_uploaded)
+        wait_for(part_uploaded)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         hold.on = False

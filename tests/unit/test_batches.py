@@ -7,9 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,10 +25,9 @@ from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
-from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
+from migrate.ports import Encryption, ObjectAttributes
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
-from tests.planning import one_store_plan
 
 KiB = 1024
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
@@ -75,27 +72,6 @@ class ThreadCluster:
         if self.lose(batch):
             raise WorkerDied(f"worker of batch {batch.number} was killed")
         return copy_batch(self.copier, self.journal, batch)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    store.register_services(one_store_plan())
-    return store
-
-
-@pytest.fixture
-def source() -> FakeSource:
-    fake = FakeSource()
-    fake.containers["src"] = {}
-    return fake
-
-
-@pytest.fixture
-def target() -> FakeTarget:
-    fake = FakeTarget(TargetCapabilities(min_part_size=1 * KiB, max_parts=10_000))
-    fake.buckets["dst"] = {}
-    return fake
 
 
 def _mover(

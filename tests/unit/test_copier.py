@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,6 @@ from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY
 from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
-from tests.planning import one_store_plan
 
 KiB = 1024
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
@@ -26,27 +24,6 @@ SETTINGS = CopySettings(multipart_threshold=8 * KiB, part_size=4 * KiB, chunk_si
 class Sleeps(list[float]):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
-    store.register_services(one_store_plan())
-    return store
-
-
-@pytest.fixture
-def source() -> FakeSource:
-    fake = FakeSource()
-    fake.containers["src"] = {}
-    return fake
-
-
-@pytest.fixture
-def target() -> FakeTarget:
-    fake = FakeTarget(TargetCapabilities(min_part_size=1 * KiB, max_parts=10_000))
-    fake.buckets["dst"] = {}
-    return fake
 
 
 def task_for(source: FakeSource, key: str, task_id: int = 1) -> ObjectTask:

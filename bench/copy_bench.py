@@ -307,29 +307,29 @@ def run_workload(
 
 
 def chart(results: list[dict[str, Any]]) -> str:
-    width, bar, gap = 640, 26, 70
+    """Bars scaled per workload (throughput differs by orders of magnitude between them)."""
+    width, bar, gap = 720, 26, 70
     height = 60 + gap * len(results)
-    peak = max(
-        max(r["migrate"]["objects_per_second"], r["rclone"]["objects_per_second"]) for r in results
-    )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="12">',
-        '<text x="10" y="20" font-weight="bold">objects/s, median of 2 runs each</text>',
+        '<text x="10" y="20" font-weight="bold">throughput, median of 2 runs each '
+        "(bars scaled per workload)</text>",
     ]
     for index, r in enumerate(results):
         y = 40 + index * gap
         parts.append(f'<text x="10" y="{y + 18}">{r["workload"]}</text>')
+        peak = max(r["migrate"]["mb_per_second"], r["rclone"]["mb_per_second"]) or 1
         for offset, (tool, colour) in enumerate((("migrate", "#1565c0"), ("rclone", "#9e9e9e"))):
-            value = r[tool]["objects_per_second"]
-            length = (width - 260) * value / peak
+            value = r["objects"] / r[tool]["wall_seconds"]
+            length = (width - 380) * r[tool]["mb_per_second"] / peak
             parts.append(
                 f'<rect x="120" y="{y + offset * bar}" width="{length:.0f}" '
                 f'height="{bar - 4}" fill="{colour}"/>'
             )
             parts.append(
                 f'<text x="{126 + length:.0f}" y="{y + offset * bar + 16}">{tool}: '
-                f"{value} obj/s, {r[tool]['mb_per_second']} MB/s</text>"
+                f"{value:.3g} obj/s, {r[tool]['mb_per_second']} MB/s</text>"
             )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

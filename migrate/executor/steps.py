@@ -174,6 +174,8 @@ class StepHandlers:
             len(report.differences),
             json.dumps(report.summary()),
         )
+        refuted = [(d.key, d.problem) for d in report.differences if d.refuted]
+        self.ledger.fail_objects(ctx.service.name, refuted)  # not done: --only-failed retakes
         if not report.ok:
             shown = "; ".join(f"{d.key!r}: {d.problem}" for d in report.differences[:10])
             raise StepFailed(

@@ -39,6 +39,9 @@ LEVELS = ("listing", "hash", "deep")
 class Difference:
     key: str
     problem: str
+    refuted: bool = False
+    """The object's copy does not hold (the target does not protect it as it must): it is
+    not done, whatever the write's answer said."""
 
 
 @dataclass
@@ -203,7 +206,7 @@ def _record(seen: _Seen, report: VerifyReport, *, encrypted: bool) -> None:
         return
     if encrypted and seen.info.encryption is None:
         report.differences.append(
-            Difference(obj.key, "the target does not report server-side encryption at HEAD")
+            Difference(obj.key, "the target does not report server-side encryption at HEAD", True)
         )
     proof = _hash_check(obj, seen.info, report)
     if seen.read is not None:

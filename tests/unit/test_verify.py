@@ -13,11 +13,13 @@ import pytest
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
+from migrate.executor.steps import StepContext, StepFailed, StepHandlers
 from migrate.executor.verify import verify_service
 from migrate.ports import Encryption, TargetCapabilities
+from state.queries import failures
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
-from tests.planning import one_store_plan
+from tests.planning import make_inventory, one_store_plan, service
 
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
 
@@ -71,3 +73,41 @@ def test_deep_finds_bytes_changed_at_rest_in_key_order(copied: tuple[Store, Fake
     assert report.deep_checked == 60
     hashed = verify_service("svc-data", "dst", store, target, workers=6)
     assert hashed.ok  # same size and metadata: only a re-read finds it
+
+
+def test_the_verify_step_takes_back_what_the_target_does_not_encrypt(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    """The write's answer said encrypted; the HEAD of the verify step does not: the object is
+    not done (failed, with the reason, for `apply --only-failed`) and the step fails."""
+    store, target = copied
+    stored = target.buckets["dst"]["k013"]
+    stored.info = replace(stored.info, encryption=None)
+    inventory = make_inventory([service("svc-data", size=1000)])
+    mover = ObjectMover(
+        FakeSource(),
+        store,
+        Copier(FakeSource(), target, store),
+        ThreadPoolExecutor(1),
+        NullProgress(),
+        workers=4,
+    )
+    context = StepContext(
+        service=inventory.services[0],
+        step="verify",
+        wave=1,
+        run_id="run-1",
+        state_url="sqlite://",
+        route=ROUTE,
+        prefix="",
+        hook_timeout=10,
+        tags={},
+    )
+    with pytest.raises(StepFailed, match=r"k013.*server-side encryption"):
+        StepHandlers(store, target, mover).run(context)
+    counts = store.counts("svc-data")
+    assert (counts.done, counts.failed) == (59, 1)
+    with store.tx() as connection:
+        assert failures(connection, "svc-data", 10) == [
+            ("k013", "the target does not report server-side encryption at HEAD")
+        ]

@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,14 +136,16 @@ class _DelayPuts:
         self.after = after
         self.seen = 0
         self.delayed = 0
+        self.lock = threading.Lock()  # the proxy answers on many threads
 
     def __call__(self, method: str, path: str, _count: int) -> str | None:
         if method != "PUT" or not path.startswith(self.prefix):
             return None
-        self.seen += 1
-        if self.seen <= self.after:
-            return None
-        self.delayed += 1
+        with self.lock:
+            self.seen += 1
+            if self.seen <= self.after:
+                return None
+            self.delayed += 1
         return "delay"
 
 
@@ -186,7 +189,9 @@ def test_the_coordinator_killed_then_resumed(
     container, bucket = f"{unique}-c", f"{unique}-c"
     _seed_cohort(servers, container, 200)
     db_path = tmp_path / ".migrate" / "state.db"
-    delay = _DelayPuts(bucket, after=70)
+    # Batches commit whole: let enough PUTs through for the first batches of every worker
+    # thread to end (201 objects in 16 batches, 8 threads), then hold the rest (53 PUTs).
+    delay = _DelayPuts(bucket, after=150)
     with Proxy(servers.s3_url, decide=delay) as proxy:
         _plan(tmp_path, _inventory(tmp_path, container, bucket, proxy.url), server_env)
         coordinator = popen_migrate(*_dask_apply(cluster), env=server_env, cwd=tmp_path)

@@ -1,7 +1,8 @@
 """Copy throughput against rclone on the same machine, servers and data, in the same run.
 
-Workloads (issue 7): small, 5,000 x 16 KiB in two containers; large, 16 x 32 MiB; huge, one
-object of 2 GiB (memory must stay flat whatever the size). For each,
+Workloads (issue 7): small, 5,000 x 16 KiB in two containers; large, 16 x 32 MiB; mixed,
+2,500 x 16 KiB and 8 x 32 MiB in two containers copied together (neither kind may starve the
+other); huge, one object of 2 GiB (memory must stay flat whatever the size). For each,
 runs alternate A B A B (``migrate apply``, then ``rclone copy``), same concurrency, each into
 fresh target buckets. Each run is a whole process: wall time, objects/s, MB/s and CPU
 seconds come from ``wait4``, peak RSS from the process's VmHWM. ``migrate apply`` runs every
@@ -343,8 +344,8 @@ def main() -> None:
     parser.add_argument(
         "--workloads",
         nargs="+",
-        default=["small", "large", "huge"],
-        choices=["small", "large", "huge"],
+        default=["small", "large", "mixed", "huge"],
+        choices=["small", "large", "mixed", "huge"],
     )
     parser.add_argument(
         "--no-report",
@@ -365,6 +366,10 @@ def main() -> None:
                 f"small-b-{tag}": (args.small - half, 16 * KiB),
             },
             "large": {f"large-{tag}": (args.large, 32 * MiB)},
+            "mixed": {
+                f"mixed-s-{tag}": (args.small // 2, 16 * KiB),
+                f"mixed-l-{tag}": (args.large // 2, 32 * MiB),
+            },
             "huge": {f"huge-{tag}": (1, 2 * 1024 * MiB)},
         }
         results = [

@@ -76,6 +76,7 @@ test: lint typecheck unit
 
 # Every benchmark, on demand (minutes): results in bench/results/ and docs/benchmarks.md.
 bench: setup rclone
+	$(BIN)/python -m compileall -q migrate adapters state  # byte-code, as an installed package has
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/plan_quality.py
 	$(BIN)/python bench/ledger_scale.py

@@ -276,6 +276,26 @@ def summarise(results: list[dict[str, float]], objects: int, size: int) -> dict[
     }
 
 
+def table(
+    results: list[dict[str, Any]], runs: tuple[str, str], label: str, *, rss: bool
+) -> list[str]:
+    """The Markdown table of the runs compared (peak RSS only where it says something)."""
+    head = f"| workload | {label} | wall (s) | objects/s | MB/s | CPU (s) |"
+    rows = [
+        head + (" peak RSS (MiB) |" if rss else ""),
+        "|---|---|---:|---:|---:|---:|" + ("---:|" if rss else ""),
+    ]
+    for r in results:
+        for name in runs:
+            t = r[name]
+            rows.append(
+                f"| {r['workload']} ({r['objects']:,} objects) | {name} | "
+                f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
+                f"| {t['cpu_seconds']} |" + (f" {t['peak_rss_mib']} |" if rss else "")
+            )
+    return rows
+
+
 def run_workload(
     name: str,
     containers: dict[str, tuple[int, int]],
@@ -393,17 +413,8 @@ def main() -> None:
         "runs its full steps (ledger, hashes, the write check, verify with a HEAD per object, "
         "freeze, final sync); rclone 1.60 `copy`.",
         "",
-        "| workload | tool | wall (s) | objects/s | MB/s | CPU (s) | peak RSS (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        *table(results, ("migrate", "rclone"), "tool", rss=True),
     ]
-    for r in results:
-        for tool in ("migrate", "rclone"):
-            t = r[tool]
-            lines.append(
-                f"| {r['workload']} ({r['objects']:,} objects) | {tool} | "
-                f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
-                f"| {t['cpu_seconds']} | {t['peak_rss_mib']} |"
-            )
     lines += [
         "",
         "Ceilings, with the same adapters and concurrency, each alone (objects/s, MB/s); the "

@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from copy_bench import KiB, MiB, ours, seed, summarise
+from copy_bench import KiB, MiB, ours, seed, summarise, table
 from distributed import Client, LocalCluster
 from report import replace_section
 
@@ -122,17 +122,8 @@ def main() -> None:
         "into fresh buckets; medians of two runs. CPU: the coordinator plus, for dask, the "
         "workers.",
         "",
-        "| workload | executor | wall (s) | objects/s | MB/s | CPU (s) |",
-        "|---|---|---:|---:|---:|---:|",
+        *table(results, ("threads", "dask"), "executor", rss=False),
     ]
-    for r in results:
-        for executor in ("threads", "dask"):
-            t = r[executor]
-            lines.append(
-                f"| {r['workload']} ({r['objects']:,} objects) | {executor} | "
-                f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
-                f"| {t['cpu_seconds']} |"
-            )
     lines += [
         "",
         "Ratio (threads wall time / dask; 1 is parity): "

@@ -9,6 +9,7 @@ loopback, otherwise ``tls://`` (certificates from dask's own configuration,
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from migrate.inventory.policy import is_loopback_host
 from migrate.scaleout.worker import WorkerSpec, run_batch, version
 
 WORKERS_SECONDS = 60
+THREADS_SECONDS = 5.0
 
 
 def check_address(address: str, *, insecure: bool) -> str:
@@ -107,6 +109,7 @@ class DaskCluster:
         self._spec = spec
         self._remote: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._threads = (0, -THREADS_SECONDS)  # (count, when asked)
 
     @property
     def capacity(self) -> int:
@@ -114,8 +117,13 @@ class DaskCluster:
 
     @property
     def threads(self) -> int:
-        """Threads of the workers now in the cluster (workers may come and go)."""
-        return int(sum(self._client.nthreads().values()))
+        """Threads of the workers in the cluster (workers come and go: the scheduler is asked
+        again every few seconds, not at every finished batch)."""
+        count, asked = self._threads
+        if time.monotonic() - asked >= THREADS_SECONDS:
+            count = int(sum(self._client.nthreads().values()))
+            self._threads = (count, time.monotonic())
+        return count
 
     def submit(self, batch: ObjectBatch) -> Future[BatchOutcome]:
         mine: Future[BatchOutcome] = Future()

@@ -7,7 +7,9 @@ Choices the field notes forced:
 - botocore's own retries are off (one attempt): retries live in one layer, the executor;
 - one client shared by all threads (boto3 clients are thread-safe), its connection pool
   sized to the workers; path-style addressing where the preset says so;
-- TLS verification always on (the system store, or the inventory's CA bundle).
+- TLS verification always on (the system store, or the inventory's CA bundle);
+- answers' dates are parsed by the standard library (RFC 1123 headers, ISO 8601 listings),
+  botocore's dateutil parser only for anything else: it was 4 % of the CPU of a copy.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.session
+import botocore.utils
 from botocore.config import Config
 
 from migrate.errors import ObjectNotFound, PermanentStorageError, TransientStorageError
@@ -218,6 +224,21 @@ class _BodyReader:
             yield from self._body.iter_chunks(size)
 
 
+def parse_timestamp(value: str) -> datetime:
+    """An S3 answer's date, always timezone-aware: ``Last-Modified`` headers are RFC 1123,
+    listings ISO 8601; anything else (epoch seconds, odd providers) goes to botocore."""
+    try:
+        if value[:1].isalpha():
+            parsed = parsedate_to_datetime(value)
+        else:
+            parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        return botocore.utils.parse_timestamp(value)  # type: ignore[no-any-return]
+    return parsed
+
+
 def _client(settings: S3Settings, *, checksums: str) -> Any:
     """A boto3 S3 client: one attempt (retries are the executor's), TLS verified, a pool sized
     to the workers, checksums only ``when_required`` (``when_supported`` for the probe)."""
@@ -239,7 +260,11 @@ def _client(settings: S3Settings, *, checksums: str) -> Any:
         tcp_keepalive=True,
         parameter_validation=False,  # every call is built here, typed; saves CPU per request
     )
-    return boto3.session.Session().client(
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+    return boto3.session.Session(botocore_session=core).client(
         "s3",
         endpoint_url=settings.endpoint,
         region_name=settings.region,

@@ -84,11 +84,30 @@ def _high_water_kib(pid: int) -> int:
     return 0
 
 
+def _group_cpu_seconds(group: int) -> float:
+    """CPU seconds (user and system) so far of every process in a process group: each server
+    runs in its own session, so this is what a run cost Azurite or moto."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp; fields[11:13] are utime and stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+SERVER_GROUPS: dict[str, int] = {}  # name -> process group, set once the servers run
+
+
 def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
-    """Wall, CPU (``wait4``) and peak RSS of one process. The peak is VmHWM sampled every
-    20 ms until the exit: ``ru_maxrss`` from ``wait4`` is not usable here, since Linux
-    carries over into it the RSS of the parent at fork time (this bench holds the seeded
-    bodies), which made every tool look as large as the bench itself."""
+    """Wall, CPU (``wait4``) and peak RSS of one process, and the CPU each server spent
+    meanwhile. The peak is VmHWM sampled every 20 ms until the exit: ``ru_maxrss`` from
+    ``wait4`` is not usable here, since Linux carries over into it the RSS of the parent at
+    fork time (this bench holds the seeded bodies), which made every tool look as large as
+    the bench itself."""
+    servers_before = {n: _group_cpu_seconds(g) for n, g in SERVER_GROUPS.items()}
     started = time.perf_counter()
     process = subprocess.Popen(
         command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -110,7 +129,15 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, flo
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command[0]} failed: {errors[-2000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": peak["kib"] / 1024}
+    spent = {
+        f"{n}_cpu": _group_cpu_seconds(g) - servers_before[n] for n, g in SERVER_GROUPS.items()
+    }
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": peak["kib"] / 1024,
+        **spent,
+    }
 
 
 def ours(
@@ -173,7 +200,7 @@ def rclone(
     os.chmod(config, 0o600)
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     prefix = f"r{uuid.uuid4().hex[:6]}-"
-    totals = {"wall": 0.0, "cpu": 0.0, "rss_mib": 0.0}
+    totals = {"wall": 0.0, "cpu": 0.0, "rss_mib": 0.0, **{f"{n}_cpu": 0.0 for n in SERVER_GROUPS}}
     started = time.perf_counter()
     for container in containers:  # rclone copies one container per command
         result = measure(
@@ -193,7 +220,8 @@ def rclone(
             env,
             work,
         )
-        totals["cpu"] += result["cpu"]
+        for name in ("cpu", *(f"{n}_cpu" for n in SERVER_GROUPS)):
+            totals[name] += result[name]
         totals["rss_mib"] = max(totals["rss_mib"], result["rss_mib"])
     totals["wall"] = time.perf_counter() - started
     return totals
@@ -271,6 +299,10 @@ def summarise(results: list[dict[str, float]], objects: int, size: int) -> dict[
         "objects_per_second": round(objects / wall, 1),
         "mb_per_second": round(size / wall / 1e6, 1),
         "cpu_seconds": round(statistics.median(r["cpu"] for r in results), 2),
+        **{
+            f"{n}_cpu_seconds": round(statistics.median(r[f"{n}_cpu"] for r in results), 2)
+            for n in SERVER_GROUPS
+        },
         "peak_rss_mib": round(max(r["rss_mib"] for r in results), 1),
         "runs": [round(r["wall"], 2) for r in results],
     }
@@ -279,19 +311,21 @@ def summarise(results: list[dict[str, float]], objects: int, size: int) -> dict[
 def table(
     results: list[dict[str, Any]], runs: tuple[str, str], label: str, *, rss: bool
 ) -> list[str]:
-    """The Markdown table of the runs compared (peak RSS only where it says something)."""
+    """The Markdown table of the runs compared (peak RSS only where it says something; the
+    servers' CPU where it was measured)."""
+    servers = [n for n in ("azurite", "moto") if f"{n}_cpu_seconds" in results[0][runs[0]]]
     head = f"| workload | {label} | wall (s) | objects/s | MB/s | CPU (s) |"
-    rows = [
-        head + (" peak RSS (MiB) |" if rss else ""),
-        "|---|---|---:|---:|---:|---:|" + ("---:|" if rss else ""),
-    ]
+    head += "".join(f" {n} CPU (s) |" for n in servers) + (" peak RSS (MiB) |" if rss else "")
+    rows = [head, "|---|---|" + "---:|" * (head.count("|") - 3)]
     for r in results:
         for name in runs:
             t = r[name]
             rows.append(
                 f"| {r['workload']} ({r['objects']:,} objects) | {name} | "
                 f"{t['wall_seconds']} | {t['objects_per_second']} | {t['mb_per_second']} "
-                f"| {t['cpu_seconds']} |" + (f" {t['peak_rss_mib']} |" if rss else "")
+                f"| {t['cpu_seconds']} |"
+                + "".join(f" {t[f'{n}_cpu_seconds']} |" for n in servers)
+                + (f" {t['peak_rss_mib']} |" if rss else "")
             )
     return rows
 
@@ -377,6 +411,7 @@ def main() -> None:
         raise SystemExit("rclone is missing: apt-get install rclone")
     work = Path(tempfile.mkdtemp(prefix="copy-bench-"))
     servers = emulators.start()
+    SERVER_GROUPS.update(azurite=servers.azurite_pid, moto=servers.s3_pid)
     try:
         tag = uuid.uuid4().hex[:5]
         half = args.small // 2

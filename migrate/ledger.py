@@ -56,6 +56,10 @@ class CopyResult:
     target_version: str | None = None
     proof: str | None = None
     retries: int = 0
+    target_modified: str | None = None
+    """The write check's Last-Modified of the target object, UTC to the second."""
+    target_sse: str | None = None
+    """The server-side encryption the write check saw."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class CopiedObject:
     source_md5: str | None
     target_etag: str | None
     proof: str | None
+    target_modified: str | None = None
+    target_sse: str | None = None
 
 
 class VerifyLedger(Protocol):

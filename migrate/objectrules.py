@@ -4,6 +4,7 @@ reported with its reason, never truncated, renamed or merged."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from migrate.ports import TargetCapabilities
 
@@ -14,6 +15,16 @@ SOURCE_MODIFIED_KEY = "migrate-source-modified"
 _OUR_METADATA_BYTES = (
     len(SHA256_KEY) + 64 + len(SOURCE_MD5_KEY) + 32 + len(SOURCE_MODIFIED_KEY) + 32
 )
+
+
+def modified_stamp(moment: datetime | None) -> str | None:
+    """A target's Last-Modified as the ledger keeps it: UTC, to the second (HEAD answers carry
+    seconds, listings milliseconds), so the two compare equal for the same object version."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def key_problem(key: str, capabilities: TargetCapabilities) -> str | None:

@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from migrate.errors import RefusedForSafety, StateError
-from state.schema import SCHEMA_VERSION, meta, metadata
+from state.schema import SCHEMA_VERSION, UPGRADES, meta, metadata
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -100,8 +100,28 @@ def _check_schema(engine: Engine, *, create_missing: bool) -> None:
             return
     if version is None:
         raise StateError("the state database has no schema version: it was not written by migrate")
-    if int(version) != SCHEMA_VERSION:
+    upgradable = all(v in UPGRADES for v in range(int(version), SCHEMA_VERSION))
+    if int(version) < SCHEMA_VERSION and upgradable and not create_missing:
+        raise StateError(
+            f"the state database has schema version {version}, this tool reads version "
+            f"{SCHEMA_VERSION}: run `migrate apply` once to upgrade it (read-only commands "
+            "leave it as it is)"
+        )
+    if int(version) < SCHEMA_VERSION and upgradable:
+        _upgrade(engine, int(version))
+    elif int(version) != SCHEMA_VERSION:
         raise StateError(
             f"the state database has schema version {version}, this tool reads version "
             f"{SCHEMA_VERSION}: use the matching hdh-migrate version"
+        )
+
+
+def _upgrade(engine: Engine, version: int) -> None:
+    """Bring an older ledger to this version in one transaction: added columns only."""
+    with engine.begin() as connection:
+        for step in range(version, SCHEMA_VERSION):
+            for statement in UPGRADES[step]:
+                connection.execute(text(statement))
+        connection.execute(
+            update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
         )

@@ -212,6 +212,8 @@ def record(connection: Connection, results: Sequence[CopyResult]) -> None:
                     "etag": r.target_etag,
                     "version": r.target_version,
                     "new_proof": r.proof,
+                    "modified": r.target_modified,
+                    "sse": r.target_sse,
                 }
                 for r in done
             ],
@@ -250,6 +252,8 @@ _RECORD_DONE = _RECORD_OTHER.values(
     target_etag=bindparam("etag"),
     target_version=bindparam("version"),
     proof=bindparam("new_proof"),
+    target_modified=bindparam("modified"),
+    target_sse=bindparam("sse"),
 )
 
 
@@ -314,12 +318,24 @@ _COPIED_COLUMNS = (
     objects.c.source_md5,
     objects.c.target_etag,
     objects.c.proof,
+    objects.c.target_modified,
+    objects.c.target_sse,
 )
 
 
 def _copied(rows: Any) -> list[CopiedObject]:
     return [
-        CopiedObject(r.id, r.key, int(r.size), r.sha256, r.source_md5, r.target_etag, r.proof)
+        CopiedObject(
+            r.id,
+            r.key,
+            int(r.size),
+            r.sha256,
+            r.source_md5,
+            r.target_etag,
+            r.proof,
+            r.target_modified,
+            r.target_sse,
+        )
         for r in rows
     ]
 

@@ -1,7 +1,8 @@
 """The ledger's tables (SQLAlchemy Core). Times are ISO-8601 UTC strings: portable and sortable.
 
-SCHEMA_VERSION is checked at start; a database written by another version is refused with a
-clear message rather than misread.
+SCHEMA_VERSION is checked at start; a database written by an older version is upgraded in
+place by the statements of UPGRADES (columns added, nothing rewritten), one written by a newer
+version is refused with a clear message rather than misread.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+UPGRADES: dict[int, tuple[str, ...]] = {
+    # 3 -> 4: what the write check saw (last-modified to the second, encryption), so that the
+    # verify step can tell from the listing that an object has not changed since
+    3: (
+        "ALTER TABLE objects ADD COLUMN target_modified VARCHAR(32)",
+        "ALTER TABLE objects ADD COLUMN target_sse VARCHAR(16)",
+    ),
+}
 
 metadata = MetaData()
 
@@ -144,6 +153,8 @@ objects = Table(
     Column("target_etag", String(128)),
     Column("target_version", String(255)),
     Column("proof", String(24)),
+    Column("target_modified", String(32)),  # the write check's Last-Modified, to the second
+    Column("target_sse", String(16)),  # the encryption the write check saw
     Column("updated_at", String(32), nullable=False),
     UniqueConstraint("service", "key", name="uq_objects_service_key"),
     Index("ix_objects_service_status", "service", "status", "size"),  # covers status counts

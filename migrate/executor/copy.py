@@ -4,10 +4,12 @@
   whose size follows the target's limits (``max(min_part, chunk, ceil(size / max_parts))``).
 - MD5 and SHA-256 are computed over the exact bytes read; the count must equal the listed
   size; a source MD5 (when Azure has one) must match; the source ETag must not change.
-- A single PUT is proved by its own answer when the server returns the MD5 of the bytes it
-  received as the ETag and echoes the encryption; otherwise (SSE-KMS or SSE-C ETags, silent
-  servers) and after every multipart upload, a HEAD checks size, encryption, ETag and the
-  SHA-256 metadata. Only then is the object done. A mismatch is retried, then failed.
+- Every write is checked by a HEAD right after it (the write check): size, the encryption
+  the bucket must apply, the ETag (the MD5 of what was sent, for a single PUT), the
+  ``migrate-sha256`` and ``migrate-source-md5`` metadata. Only then is the object done; the
+  ETag, Last-Modified and encryption the check saw are recorded, so that the verify step can
+  tell from the target's listing that the object has not changed since. A mismatch is
+  retried, then failed.
 - A multipart upload is recorded in the ledger as soon as it exists; a later run resumes it
   from the parts the target lists (each part's ETag must be the MD5 of the bytes re-read).
 """
@@ -36,6 +38,7 @@ from migrate.objectrules import (
     SHA256_KEY,
     SOURCE_MD5_KEY,
     SOURCE_MODIFIED_KEY,
+    modified_stamp,
     object_problem,
 )
 from migrate.ports import (
@@ -46,7 +49,6 @@ from migrate.ports import (
     PartInfo,
     SourceStore,
     TargetStore,
-    WriteResult,
 )
 from migrate.redact import redact
 
@@ -225,10 +227,8 @@ class Copier:
                 self._attributes(task, hashes),
                 route.encryption,
             )
-        if _answer_proves(route, hashes, written):
-            return self._done(task, hashes, written.etag, written.etag, written.version_id)
         info = self._check_written(route, task, hashes, expect_md5_etag=True)
-        return self._done(task, hashes, info.etag, info.md5, written.version_id or info.version_id)
+        return self._done(task, hashes, info, written.version_id)
 
     # -- multipart ------------------------------------------------------------------------
 
@@ -269,7 +269,7 @@ class Copier:
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
         self.journal.forget_upload(route.service, task.key)
         info = self._check_written(route, task, hashes, expect_md5_etag=False)
-        return self._done(task, hashes, info.etag, info.md5, written.version_id or info.version_id)
+        return self._done(task, hashes, info, written.version_id)
 
     def _resume_or_start(
         self, route: Route, task: ObjectTask
@@ -443,9 +443,13 @@ class Copier:
                 f"{task.key!r}: the target does not report server-side encryption "
                 f"({route.encryption.mode}) for the object; it is not counted as done"
             )
-        stored_sha = info.attributes.metadata.get(SHA256_KEY)
+        metadata = {k.lower(): v for k, v in info.attributes.metadata.items()}
+        stored_sha = metadata.get(SHA256_KEY)
         if stored_sha is not None and stored_sha != hashes.sha256.hexdigest():
             raise TransientStorageError(f"{task.key!r}: the target's SHA-256 metadata differs")
+        stored_md5 = metadata.get(SOURCE_MD5_KEY)
+        if task.md5 is not None and stored_md5 is not None and stored_md5 != task.md5:
+            raise TransientStorageError(f"{task.key!r}: the target's source-MD5 metadata differs")
         return info
 
     def _attributes(self, task: ObjectTask, hashes: _Hashes | None) -> ObjectAttributes:
@@ -459,17 +463,12 @@ class Copier:
         return replace(task.attributes, metadata=metadata)
 
     def _done(
-        self,
-        task: ObjectTask,
-        hashes: _Hashes,
-        etag: str | None,
-        target_md5: str | None,
-        version: str | None,
+        self, task: ObjectTask, hashes: _Hashes, checked: ObjectInfo, version: str | None
     ) -> CopyResult:
-        md5 = hashes.md5.hexdigest()
+        """The object is done: record what was read and what the write check saw."""
         if task.md5 is not None:
             proof = "source-md5"
-        elif target_md5 is not None:
+        elif checked.md5 is not None:
             proof = "target-md5"
         else:
             proof = "parts-md5"
@@ -478,19 +477,13 @@ class Copier:
             "done",
             task.attempts + 1,
             sha256=hashes.sha256.hexdigest(),
-            md5=md5,
-            target_etag=etag,
-            target_version=version,
+            md5=hashes.md5.hexdigest(),
+            target_etag=checked.etag,
+            target_version=version or checked.version_id,
             proof=proof,
+            target_modified=modified_stamp(checked.last_modified),
+            target_sse=checked.encryption,
         )
-
-
-def _answer_proves(route: Route, hashes: _Hashes, written: WriteResult) -> bool:
-    """The PUT's own answer proves the write: the server hashed what it received into the
-    ETag, and it reports the encryption the bucket must apply. No HEAD is then needed."""
-    if written.etag is None or written.etag != hashes.md5.hexdigest():
-        return False
-    return not route.encryption.enabled or written.encryption is not None
 
 
 def _looks_like_md5(etag: str) -> bool:

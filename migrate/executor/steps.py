@@ -164,6 +164,7 @@ class StepHandlers:
                 policy=self.policy,
                 workers=self.mover.workers,
                 encrypted=route.encryption.enabled,
+                trust_write_checks=True,
             )
         except StorageError as error:
             raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None
@@ -182,7 +183,11 @@ class StepHandlers:
                 f"verify ({report.level}) found {len(report.differences)} differences: {shown}"
             )
         proofs = ", ".join(f"{n} {proof}" for proof, n in sorted(report.proofs.items()))
-        return f"verify ({report.level}): {report.checked} objects, no difference ({proofs})"
+        heads = report.checked - report.unchanged
+        return (
+            f"verify ({report.level}): {report.checked} objects, no difference ({proofs}); "
+            f"{report.unchanged} unchanged since their write check, {heads} HEADed"
+        )
 
     def _converge(self, ctx: StepContext) -> str:
         """Before the write freeze: sync until what is left fits the downtime budget."""

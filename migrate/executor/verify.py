@@ -8,6 +8,11 @@ Levels:
   the one recorded after the copy, its ``migrate-sha256`` metadata (single PUT) the SHA-256
   computed while copying, its ``migrate-source-md5`` the Azure MD5. A blob that had no MD5 at
   Azure and went in parts has only its size and ETag here: the report says so.
+  In apply's verify step (``trust_write_checks``) an object whose listing shows the ETag and
+  Last-Modified its write check saw (with the encryption required, if the bucket needs it)
+  is not HEADed again: that check made the same comparisons, and any later write to the key
+  (new bytes, metadata or encryption) gives it a new Last-Modified. ``migrate verify`` on its
+  own always HEADs.
 - ``deep``: hash, plus a re-read of the target's bytes, hashed and compared with the SHA-256
   of the bytes read at the source: the only level that finds bytes corrupted at rest.
 - ``sample``: hash, plus deep on a rotating ``PCT`` of the objects (a later run takes the next
@@ -23,16 +28,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call
 from migrate.ledger import CopiedObject, VerifyLedger
-from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY
+from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
 from migrate.ports import ObjectInfo, TargetStore
 
 PAGE = 1000
 CHUNK = 1024 * 1024
 LEVELS = ("listing", "hash", "deep")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class VerifyReport:
     not_copied: int = 0
     in_flight: int = 0
     deep_checked: int = 0
+    unchanged: int = 0
+    """Objects whose listing shows them as their write check saw them (not HEADed again)."""
     next_cursor: int | None = None
 
     @property
@@ -66,6 +75,7 @@ class VerifyReport:
             "level": self.level,
             "checked": self.checked,
             "deep_checked": self.deep_checked,
+            "unchanged_since_write_check": self.unchanged,
             "not_copied": self.not_copied,
             "in_flight": self.in_flight,
             "differences": [{"key": d.key, "problem": d.problem} for d in self.differences],
@@ -85,10 +95,12 @@ def verify_service(
     policy: RetryPolicy = DEFAULT_RETRY,
     workers: int = 8,
     encrypted: bool = False,
+    trust_write_checks: bool = False,
 ) -> VerifyReport:
     """Verify a service's copies; HEADs and re-reads run ``workers`` at a time, the report is
     written in key order by this thread. ``encrypted``: the bucket must encrypt, so every
-    object's HEAD must report server-side encryption."""
+    object's HEAD must report server-side encryption. ``trust_write_checks``: an object the
+    listing shows unchanged since its write check is not HEADed again."""
     report = VerifyReport(service, level if sample_pct is None else f"sample:{sample_pct:g}%")
     for key, status, error in ledger.not_copied(service, 1000):
         if status == "failed":  # pending or changed: still moving while the source is live
@@ -100,18 +112,51 @@ def verify_service(
     deep_ids: set[int] | None = None
     if sample_pct is not None:
         deep_ids, report.next_cursor = _sample(service, ledger, sample_pct, cursor)
-    examine = partial(_examine, bucket, target, policy, level == "deep", deep_ids)
-    objects = _reconcile(service, bucket, ledger, target, report, policy)
+    deep = level == "deep"
+    examine = partial(_examine, bucket, target, policy, deep, deep_ids)
+    pairs = _reconcile(service, bucket, ledger, target, report, policy)
     if level == "listing" and sample_pct is None:
-        for _ in objects:
+        for _ in pairs:
             report.checked += 1
             report.proofs["size only"] += 1
         return report
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="verify") as pool:
-        for chunk in _chunks(objects, max(1, workers) * 16):
-            for seen in pool.map(examine, chunk):  # in key order; HEADs and re-reads in parallel
+        for chunk in _chunks(pairs, max(1, workers) * 16):
+            heads: list[CopiedObject] = []
+            for obj, listed in chunk:
+                rereads = deep or (deep_ids is not None and obj.id in deep_ids)
+                if trust_write_checks and not rereads and _unchanged(obj, listed, encrypted):
+                    _record_unchanged(obj, report)
+                else:
+                    heads.append(obj)
+            for seen in pool.map(examine, heads):  # in key order; HEADs and re-reads in parallel
                 _record(seen, report, encrypted=encrypted)
     return report
+
+
+_RECORDED_PROOFS = {
+    "source-md5": "source MD5 matched",
+    "target-md5": "target MD5 and stored SHA-256 matched (not re-read)",
+}
+_SIZE_AND_ETAG = "size and ETag only (no MD5 at the source; re-read with --deep)"
+
+
+def _unchanged(obj: CopiedObject, listed: ObjectInfo, encrypted: bool) -> bool:
+    """The listing shows the object version the write check saw (same ETag, same
+    Last-Modified to the second), and that check saw the encryption the bucket requires."""
+    return (
+        obj.target_etag is not None
+        and obj.target_modified is not None
+        and listed.etag == obj.target_etag
+        and modified_stamp(listed.last_modified) == obj.target_modified
+        and (not encrypted or obj.target_sse is not None)
+    )
+
+
+def _record_unchanged(obj: CopiedObject, report: VerifyReport) -> None:
+    report.checked += 1
+    report.unchanged += 1
+    report.proofs[_RECORDED_PROOFS.get(obj.proof or "", _SIZE_AND_ETAG)] += 1
 
 
 def _ledger_rows(service: str, ledger: VerifyLedger) -> Iterator[CopiedObject]:
@@ -141,9 +186,10 @@ def _reconcile(
     target: TargetStore,
     report: VerifyReport,
     policy: RetryPolicy,
-) -> Iterator[CopiedObject]:
+) -> Iterator[tuple[CopiedObject, ObjectInfo]]:
     """Merge the ledger's copied objects with the target's listing, streaming: both come in
-    code-point (= UTF-8 byte) order of key, so memory stays flat whatever the count."""
+    code-point (= UTF-8 byte) order of key, so memory stays flat whatever the count. Yields
+    each copied object present on the target with the size recorded, and its listing entry."""
     expected = _ledger_rows(service, ledger)
     listed = _target_rows(bucket, target, policy)
     want = next(expected, None)
@@ -163,7 +209,7 @@ def _reconcile(
                     Difference(want.key, f"size differs: target {have.size}, source {want.size}")
                 )
             else:
-                yield want
+                yield want, have
             want = next(expected, None)
             have = next(listed, None)
 
@@ -214,8 +260,8 @@ def _record(seen: _Seen, report: VerifyReport, *, encrypted: bool) -> None:
     report.proofs[proof] += 1
 
 
-def _chunks(objects: Iterator[CopiedObject], size: int) -> Iterator[list[CopiedObject]]:
-    chunk: list[CopiedObject] = []
+def _chunks(objects: Iterator[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for obj in objects:
         chunk.append(obj)
         if len(chunk) >= size:

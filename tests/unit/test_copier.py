@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,7 @@ from migrate.errors import PermanentStorageError, TransientStorageError
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
-from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY
+from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
 from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
@@ -190,12 +191,29 @@ def test_a_target_that_stores_other_bytes_is_caught(source, target, store) -> No
     assert "bytes" in (result.error or "")
 
 
-def test_a_put_whose_answer_proves_the_write_needs_no_head(source, target, store) -> None:
+def test_every_write_is_checked_by_a_head_whose_answer_is_recorded(source, target, store) -> None:
     source.add("src", "k", b"precious")
     result = copier(source, target, store).copy(ROUTE, task_for(source, "k"))
     assert result.status == "done"
     assert result.target_etag == hashlib.md5(b"precious").hexdigest()
-    assert "head" not in target.faults.calls
+    assert target.faults.calls["head"] == 1
+    seen = target.buckets["dst"]["k"].info
+    assert result.target_modified == modified_stamp(seen.last_modified)
+    assert result.target_sse == seen.encryption
+
+
+def test_source_md5_metadata_rewritten_on_the_way_is_caught(source, target, store) -> None:
+    source.add("src", "k", b"precious")
+    original = target.put
+
+    def put_with_other_metadata(bucket, key, body, md5, attributes, encryption):  # type: ignore[no-untyped-def]
+        metadata = {**attributes.metadata, "migrate-source-md5": "0" * 32}
+        return original(bucket, key, body, md5, replace(attributes, metadata=metadata), encryption)
+
+    target.put = put_with_other_metadata  # type: ignore[method-assign]
+    result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "source-MD5 metadata differs" in (result.error or "")
 
 
 def test_an_answer_silent_on_encryption_is_checked_by_a_head(source, target, store) -> None:

@@ -60,6 +60,26 @@ def test_schema_version_mismatch_is_refused(store: Store) -> None:
         Store.open(store.engine.url.render_as_string(hide_password=False))
 
 
+def test_a_version_3_ledger_is_upgraded_in_place(store: Store) -> None:
+    """Columns added by version 4 (what the write check saw); rows and counts are kept."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    store.ingest_listing("svc-data", 1, [_info("a")], None)
+    with store.tx() as c:
+        for column in ("target_modified", "target_sse"):
+            c.execute(text(f"ALTER TABLE objects DROP COLUMN {column}"))
+        c.execute(meta.update().values(value="3"))
+    store.engine.dispose()
+    with pytest.raises(StateError, match="run `migrate apply` once to upgrade"):
+        Store.open(url, readonly=True)
+    upgraded = Store.open(url)
+    with upgraded.tx() as c:
+        assert c.execute(text("SELECT value FROM migrate_meta")).scalar() == "4"
+        assert c.execute(text("SELECT key, target_modified, target_sse FROM objects")).all() == [
+            ("a", None, None)
+        ]
+    assert upgraded.counts("svc-data").total == 1
+
+
 def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="nothing has been applied"):
         Store.open(f"sqlite:///{tmp_path / 'none.db'}", readonly=True)

@@ -6,15 +6,18 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
 from migrate.executor.verify import verify_service
+from migrate.objectrules import modified_stamp
 from migrate.ports import Encryption, TargetCapabilities
 from state.queries import failures
 from state.store import Store
@@ -42,13 +45,85 @@ def copied(tmp_path: Path) -> tuple[Store, FakeTarget]:
     return store, target
 
 
+def _rewrite(target: FakeTarget, key: str, **changes: object) -> None:
+    """Someone writes the key again on the target after the copy: a new Last-Modified."""
+    stored = target.buckets["dst"][key]
+    later = datetime.now(UTC) + timedelta(seconds=2)
+    stored.info = replace(stored.info, last_modified=later, **changes)  # type: ignore[arg-type]
+
+
 def test_the_hash_level_heads_every_object(copied: tuple[Store, FakeTarget]) -> None:
     store, target = copied
+    target.faults.calls.clear()
     report = verify_service("svc-data", "dst", store, target, workers=6, encrypted=True)
     assert report.ok
     assert report.checked == 60
     assert target.faults.calls["head"] == 60
     assert sum(report.proofs.values()) == 60
+    assert report.unchanged == 0
+
+
+def test_every_copy_was_checked_by_a_head_and_what_it_saw_is_recorded(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    store, target = copied
+    assert target.faults.calls["head"] == 60  # the write checks
+    rows = store.copied_after("svc-data", None, 100)
+    assert len(rows) == 60
+    for row in rows:
+        info = target.buckets["dst"][row.key].info
+        assert row.target_etag == info.etag
+        assert row.target_modified == modified_stamp(info.last_modified)
+        assert row.target_sse == "AES256"
+
+
+def test_the_verify_step_heads_only_what_changed_since_its_write_check(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    store, target = copied
+    _rewrite(target, "k010", etag="0" * 32)  # other bytes
+    _rewrite(target, "k020")  # same bytes, metadata or encryption rewritten
+    target.faults.calls.clear()
+    report = verify_service(
+        "svc-data", "dst", store, target, workers=6, encrypted=True, trust_write_checks=True
+    )
+    assert target.faults.calls["head"] == 2
+    assert (report.checked, report.unchanged) == (60, 58)
+    assert [d.key for d in report.differences] == ["k010"]
+    assert "recorded after the copy" in report.differences[0].problem
+    assert sum(report.proofs.values()) == 60
+
+
+def test_a_write_check_without_encryption_is_not_trusted_where_the_bucket_encrypts(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    store, target = copied
+    with store.tx() as connection:
+        connection.execute(text("UPDATE objects SET target_sse = NULL WHERE key = 'k005'"))
+        connection.execute(text("UPDATE objects SET target_modified = NULL WHERE key = 'k006'"))
+    target.faults.calls.clear()
+    report = verify_service(
+        "svc-data", "dst", store, target, workers=6, encrypted=True, trust_write_checks=True
+    )
+    assert report.ok
+    assert target.faults.calls["head"] == 2  # k005 and k006 (a ledger from before version 4)
+    unencrypted = verify_service(
+        "svc-data", "dst", store, target, workers=6, encrypted=False, trust_write_checks=True
+    )
+    assert unencrypted.unchanged == 59
+
+
+def test_deep_and_sampled_objects_are_always_read_again(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    store, target = copied
+    target.faults.calls.clear()
+    deep = verify_service("svc-data", "dst", store, target, level="deep", trust_write_checks=True)
+    assert (deep.deep_checked, deep.unchanged) == (60, 0)
+    sampled = verify_service(
+        "svc-data", "dst", store, target, sample_pct=10, trust_write_checks=True
+    )
+    assert (sampled.deep_checked, sampled.unchanged) == (6, 54)
 
 
 def test_an_object_the_target_does_not_encrypt_is_a_difference(
@@ -78,11 +153,11 @@ def test_deep_finds_bytes_changed_at_rest_in_key_order(copied: tuple[Store, Fake
 def test_the_verify_step_takes_back_what_the_target_does_not_encrypt(
     copied: tuple[Store, FakeTarget],
 ) -> None:
-    """The write's answer said encrypted; the HEAD of the verify step does not: the object is
-    not done (failed, with the reason, for `apply --only-failed`) and the step fails."""
+    """The write check saw it encrypted; rewritten since, the target no longer encrypts it:
+    the object is not done (failed, with the reason, for `apply --only-failed`) and the step
+    fails."""
     store, target = copied
-    stored = target.buckets["dst"]["k013"]
-    stored.info = replace(stored.info, encryption=None)
+    _rewrite(target, "k013", encryption=None)
     inventory = make_inventory([service("svc-data", size=1000)])
     mover = ObjectMover(
         FakeSource(),

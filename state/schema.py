@@ -29,6 +29,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     3: (
         "ALTER TABLE objects ADD COLUMN target_modified VARCHAR(32)",
         "ALTER TABLE objects ADD COLUMN target_sse VARCHAR(16)",
+        "DROP INDEX ix_objects_service_status",
+        "CREATE INDEX ix_objects_service_status ON objects (service, status, id, size)",
     ),
 }
 
@@ -157,7 +159,9 @@ objects = Table(
     Column("target_sse", String(16)),  # the encryption the write check saw
     Column("updated_at", String(32), nullable=False),
     UniqueConstraint("service", "key", name="uq_objects_service_key"),
-    Index("ix_objects_service_status", "service", "status", "size"),  # covers status counts
+    # covers status counts (size) and serves claims in id order without sorting the pending
+    # rows (version 3 had (service, status, size): every claim sorted them all)
+    Index("ix_objects_service_status", "service", "status", "id", "size"),
     Index("ix_objects_status_updated", "status", "updated_at"),  # recent throughput
     Index("ix_objects_service_norm", "service", "norm_key"),
 )

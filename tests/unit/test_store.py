@@ -13,6 +13,7 @@ from sqlalchemy import text
 from migrate.errors import RefusedForSafety, StateError, StateLocked
 from migrate.ledger import CopyResult, LockInfo
 from migrate.ports import ObjectInfo
+from state.objects import claimable
 from state.schema import meta
 from state.store import Store
 from tests.planning import one_store_plan
@@ -78,6 +79,23 @@ def test_a_version_3_ledger_is_upgraded_in_place(store: Store) -> None:
             ("a", None, None)
         ]
     assert upgraded.counts("svc-data").total == 1
+
+
+def test_claims_do_not_sort_the_pending_rows(store: Store) -> None:
+    """A claim reads the next rows from an index in id order; sorting every pending row at
+    each claim made claims linear in the ledger's size (21 ms at 200,000 rows)."""
+    store.ingest_listing("svc-data", 1, [_info(f"k{n:04d}") for n in range(50)], None)
+    if store.engine.dialect.name == "sqlite":  # PostgreSQL's planner chooses by table size
+        query = claimable("svc-data", 16).compile(
+            store.engine, compile_kwargs={"literal_binds": True}
+        )
+        with store.tx() as c:
+            plan = " ".join(
+                str(row) for row in c.execute(text(f"EXPLAIN QUERY PLAN {query}")).all()
+            )
+        assert "ix_objects_service_status" in plan
+        assert "TEMP B-TREE" not in plan.upper()
+    assert [t.key for t in store.claim("svc-data", 16)] == [f"k{n:04d}" for n in range(16)]
 
 
 def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ run that dies leaves rows 'copying', which the next run puts back to pending.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -34,6 +35,7 @@ from migrate.redact import redact
 
 FLUSH_EVERY = 256
 FLUSH_SECONDS = 1.0
+WINDOW_PER_WORKER = 4  # copies claimed per worker: the pool never waits on a claim
 
 
 @dataclass
@@ -128,21 +130,23 @@ class ObjectMover:
         if self.cluster is not None:
             return self._copy_on_cluster(route, self.cluster)
         inflight: dict[Future[CopyResult], ObjectTask] = {}
+        finished: queue.SimpleQueue[Future[CopyResult]] = queue.SimpleQueue()
         batch = _Batch()
-        window = self.workers * 2
+        window = self.workers * WINDOW_PER_WORKER
         exhausted = False
         while True:
             # Refill once half the window is free: one claim (one transaction) per
-            # ``workers`` objects or more, not one per finished object.
+            # ``2 * workers`` objects or more, not one per finished object.
             if not exhausted and not self.stop.is_set() and len(inflight) <= window // 2:
                 tasks = self.ledger.claim(route.service, window - len(inflight))
                 exhausted = not tasks
                 for task in tasks:
-                    inflight[self.pool.submit(self.copier.copy, route, task)] = task
+                    future = self.pool.submit(self.copier.copy, route, task)
+                    inflight[future] = task
+                    future.add_done_callback(finished.put)
             if not inflight:
                 break
-            done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
+            for future in _finished(finished, timeout=0.5):
                 task = inflight.pop(future)
                 self._collect(route, task, future, batch)
             self._flush(batch, force=False)
@@ -261,6 +265,23 @@ class ObjectMover:
             batch.results = []
             batch.events = []
             batch.flushed_at = time.monotonic()
+
+
+def _finished(
+    finished: queue.SimpleQueue[Future[CopyResult]], *, timeout: float
+) -> list[Future[CopyResult]]:
+    """The copies finished since the last call, waiting up to ``timeout`` for the first: the
+    futures report themselves, so a wake-up costs the same whatever the window (``wait``
+    installed and removed a waiter on every future in flight at each call)."""
+    try:
+        done = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except queue.Empty:
+            return done
 
 
 def _audit_event(route: Route, task: ObjectTask, result: CopyResult) -> AuditEvent | None:

@@ -444,17 +444,19 @@ def main() -> None:
         "",
         f"Azurite and moto's S3 server on loopback, {machine['cpus']} cores, {machine['date']}; "
         "both tools at the same concurrency, alternating A B A B into fresh buckets; medians of "
-        "two runs; whole processes (`wait4` for CPU, VmHWM for peak RSS). `migrate apply` "
-        "runs its full steps (ledger, hashes, the write check, verify with a HEAD per object, "
-        "freeze, final sync); rclone 1.60 `copy`.",
+        "two runs; whole processes (`wait4` for CPU, VmHWM for peak RSS); the servers' CPU "
+        "is their process groups' CPU time during each run. `migrate apply` runs its full "
+        "steps (ledger, hashes, the write check's HEAD after each write, verify against the "
+        "target's listing, freeze, final sync); rclone 1.60 `copy` (it also HEADs each "
+        "object it wrote).",
         "",
         *table(results, ("migrate", "rclone"), "tool", rss=True),
     ]
     lines += [
         "",
         "Ceilings, with the same adapters and concurrency, each alone (objects/s, MB/s); the "
-        "last column is what PUT plus the verify step's HEAD allow when both land on the S3 "
-        "server's one busy core (1 / (1/write + 1/head)):",
+        "last column is what a PUT and a HEAD per object (both tools send both) allow when "
+        "they land on the S3 server's one busy core (1 / (1/write + 1/head)):",
         "",
         "| workload | read-only (Azurite) | write-only (S3) | HEAD-only (S3) | PUT + HEAD |",
         "|---|---:|---:|---:|---:|",

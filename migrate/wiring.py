@@ -140,7 +140,9 @@ def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S
         secret_key=_secret(env, target.secret_key_env, "target.secret_key_env"),
         path_style=path_style,
         ca_bundle=target.ca_bundle,
-        max_connections=workers + 4,
+        # the copies, the parts in flight and a verify step's HEADs: a request beyond the pool
+        # opens a connection that is then closed (a TLS handshake each) with a warning
+        max_connections=2 * workers + 4,
         sse_c_key=customer_key(inventory, env),
     )
 

@@ -232,3 +232,39 @@ def test_the_same_apply_on_a_postgresql_ledger(
     assert migrate("verify", "--deep", env=env, cwd=workdir).returncode == 0
     assert migrate("audit", "verify", env=env, cwd=workdir).returncode == 0
     assert not (workdir / ".migrate" / "state.db").exists()
+
+
+def test_each_object_is_headed_once_and_verify_trusts_an_unchanged_listing(
+    servers: emulators.Servers, server_env: dict[str, str], workdir: Path, unique: str
+) -> None:
+    """On the real S3 server the listing's Last-Modified (milliseconds) and the HEAD's
+    (seconds) agree, so apply's verify step sends no second HEAD; `migrate verify` on its
+    own HEADs every object, and one rewritten since its copy is caught."""
+    container = f"{unique}-h"
+    seed(servers, container, 20, size=2000)
+    with Proxy(servers.s3_url) as proxy:
+
+        def on_objects(method: str) -> list[str]:  # not the bucket's own requests
+            return [p for m, p in proxy.recorder.requests if m == method and p.count("/") > 1]
+
+        inventory = write_inventory(workdir, {"headed-data": container}, s3_url=proxy.url)
+        plan = _plan(workdir, inventory, server_env)
+        result = migrate("apply", str(plan), "--yes", "--workers", "4", env=server_env, cwd=workdir)
+        assert result.returncode == 0, result.stdout + result.stderr
+        heads, objects = on_objects("HEAD"), on_objects("PUT")
+        assert sorted(heads) == sorted(objects)
+        assert len(objects) == 20
+
+        client = s3_client(servers)
+        key = "data/00003.bin"
+        size = client.head_object(Bucket=container, Key=key)["ContentLength"]
+        client.put_object(Bucket=container, Key=key, Body=os.urandom(size))  # other bytes
+        verify = migrate("verify", "headed-data", env=server_env, cwd=workdir)
+        assert len(on_objects("HEAD")) == 40  # on its own, verify HEADs every object
+    db = sqlite3.connect(workdir / ".migrate" / "state.db")
+    summaries = [
+        json.loads(r[0]) for r in db.execute("select summary from verifications order by rowid")
+    ]
+    assert summaries[0]["unchanged_since_write_check"] == 20
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert key in verify.stdout + verify.stderr

@@ -189,9 +189,9 @@ def _object_from_head(key: str, answer: Mapping[str, Any]) -> ObjectInfo:
     """The one place where a HEAD answer becomes a neutral record."""
     etag = str(answer.get("ETag", "")).strip('"') or None
     encryption = _encryption_of(answer)
-    # SSE-KMS and SSE-C objects have ETags that are not the MD5 of their bytes (AWS documents
-    # both); a multipart ETag has a part count after a '-'
-    hashed = encryption not in ("aws:kms", "SSE-C")
+    # only plain and SSE-S3 objects have the MD5 of their bytes as ETag: SSE-KMS (DSSE too)
+    # and SSE-C ones do not (AWS documents it); a multipart ETag has a part count after a '-'
+    hashed = encryption in (None, "AES256")
     single_part_md5 = etag if etag and "-" not in etag and hashed else None
     return ObjectInfo(
         key=key,

@@ -68,12 +68,19 @@ class CopySettings:
     part_concurrency: int = 4
     """Parts of one object in flight at once, while the next part is read."""
     memory_budget: int = 192 * MiB
-    """Bytes buffered at once by all copies together: RSS stays flat whatever the sizes."""
+    """Bytes buffered at once by the large copies together: RSS stays flat whatever the
+    sizes."""
+    small_reserve: int = 16 * MiB
+    """Bytes kept for small objects (buffers up to ``SMALL_BUFFER``), which never wait for
+    the large ones: two 32 MiB copies filled the whole budget, and every small copy then
+    waited for one of them to end."""
 
 
 BUFFER_COPIES = 3
 """A buffer costs about three times its size while it is sent (measured: our buffer, its
 bytes copy, the HTTP layer)."""
+SMALL_BUFFER = 3 * MiB
+"""Buffers up to this (objects up to 1 MiB) come from the small objects' reserve."""
 
 
 class _ByteBudget:
@@ -149,6 +156,7 @@ class Copier:
         self.policy = policy
         self._sleep = sleep if sleep is not None else time.sleep
         self._budget = _ByteBudget(settings.memory_budget)
+        self._small = _ByteBudget(settings.small_reserve)
         self._parts = ThreadPoolExecutor(
             max_workers=max(1, settings.part_concurrency), thread_name_prefix="part"
         )
@@ -212,7 +220,8 @@ class Copier:
 
     def _single_put(self, route: Route, task: ObjectTask) -> CopyResult:
         hashes = _Hashes()
-        with self._budget.hold(task.size * BUFFER_COPIES):
+        memory = task.size * BUFFER_COPIES
+        with (self._small if memory <= SMALL_BUFFER else self._budget).hold(memory):
             body = bytearray()
             with self._open_source(route, task) as reader:
                 for chunk in reader.chunks(self.settings.chunk_size):

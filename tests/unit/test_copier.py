@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import replace
 
 import pytest
@@ -283,3 +284,39 @@ def test_objects_that_cannot_be_copied_faithfully(
     assert result.status == "failed"
     assert fragment in (result.error or "")
     assert target.mutations == []
+
+
+def test_small_copies_never_wait_for_the_memory_of_large_ones(source, target, store) -> None:
+    """A large upload whose part fills the whole budget is stuck at the target: a small
+    object is still copied, from the reserve kept for small objects."""
+    source.add("src", "large", os.urandom(20 * KiB))
+    source.add("src", "small", b"tiny")
+    settings = replace(SETTINGS, memory_budget=12 * KiB)  # one 4 KiB part (x3) fills it
+    engine = Copier(source, target, store, settings=settings, policy=RetryPolicy(attempts=1))
+    entered, release = threading.Event(), threading.Event()
+    upload_part = target.upload_part
+
+    def stuck_upload_part(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        release.wait(30)
+        return upload_part(*args, **kwargs)
+
+    target.upload_part = stuck_upload_part  # type: ignore[method-assign]
+    results: dict[str, str] = {}
+
+    def copy(key: str, task_id: int) -> None:
+        results[key] = engine.copy(ROUTE, task_for(source, key, task_id)).status
+
+    large = threading.Thread(target=copy, args=("large", 1))
+    large.start()
+    assert entered.wait(10)
+    small = threading.Thread(target=copy, args=("small", 2))
+    small.start()
+    small.join(10)
+    stuck = small.is_alive()
+    release.set()
+    large.join(30)
+    small.join(10)
+    engine.close()
+    assert not stuck, "the small copy waited for the large one's memory"
+    assert results == {"small": "done", "large": "done"}

@@ -200,45 +200,37 @@ def claim(connection: Connection, service: str, limit: int) -> list[ObjectTask]:
 def record(connection: Connection, results: Sequence[CopyResult]) -> None:
     """One executemany per kind of result (done, or not), not one statement per object."""
     stamp = now_iso()
-    done = [r for r in results if r.status == "done"]
-    other = [r for r in results if r.status != "done"]
+    done = [_outcome(r, stamp) | _checked(r) for r in results if r.status == "done"]
+    other = [_outcome(r, stamp) for r in results if r.status != "done"]
     if done:
-        connection.execute(
-            _RECORD_DONE,
-            [
-                {
-                    "row": r.id,
-                    "new_status": r.status,
-                    "new_attempts": r.attempts,
-                    "more_retries": r.retries,
-                    "error": r.error,
-                    "stamp": stamp,
-                    "new_sha256": r.sha256,
-                    "new_md5": r.md5,
-                    "etag": r.target_etag,
-                    "version": r.target_version,
-                    "new_proof": r.proof,
-                    "modified": r.target_modified,
-                    "sse": r.target_sse,
-                }
-                for r in done
-            ],
-        )
+        connection.execute(_RECORD_DONE, done)
     if other:
-        connection.execute(
-            _RECORD_OTHER,
-            [
-                {
-                    "row": r.id,
-                    "new_status": r.status,
-                    "new_attempts": r.attempts,
-                    "more_retries": r.retries,
-                    "error": r.error,
-                    "stamp": stamp,
-                }
-                for r in other
-            ],
-        )
+        connection.execute(_RECORD_OTHER, other)
+
+
+def _outcome(r: CopyResult, stamp: str) -> dict[str, Any]:
+    """The parameters of _RECORD_OTHER: what every result records."""
+    return {
+        "row": r.id,
+        "new_status": r.status,
+        "new_attempts": r.attempts,
+        "more_retries": r.retries,
+        "error": r.error,
+        "stamp": stamp,
+    }
+
+
+def _checked(r: CopyResult) -> dict[str, Any]:
+    """What a done copy adds: the hashes read and what its write check saw."""
+    return {
+        "new_sha256": r.sha256,
+        "new_md5": r.md5,
+        "etag": r.target_etag,
+        "version": r.target_version,
+        "new_proof": r.proof,
+        "modified": r.target_modified,
+        "sse": r.target_sse,
+    }
 
 
 _RECORD_OTHER = (

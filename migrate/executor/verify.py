@@ -134,11 +134,10 @@ def verify_service(
     return report
 
 
-_RECORDED_PROOFS = {
-    "source-md5": "source MD5 matched",
-    "target-md5": "target MD5 and stored SHA-256 matched (not re-read)",
-}
-_SIZE_AND_ETAG = "size and ETag only (no MD5 at the source; re-read with --deep)"
+SOURCE_MD5_MATCHED = "source MD5 matched"
+TARGET_MD5_MATCHED = "target MD5 and stored SHA-256 matched (not re-read)"
+SIZE_AND_ETAG = "size and ETag only (no MD5 at the source; re-read with --deep)"
+_RECORDED_PROOFS = {"source-md5": SOURCE_MD5_MATCHED, "target-md5": TARGET_MD5_MATCHED}
 
 
 def _unchanged(obj: CopiedObject, listed: ObjectInfo, encrypted: bool) -> bool:
@@ -156,7 +155,7 @@ def _unchanged(obj: CopiedObject, listed: ObjectInfo, encrypted: bool) -> bool:
 def _record_unchanged(obj: CopiedObject, report: VerifyReport) -> None:
     report.checked += 1
     report.unchanged += 1
-    report.proofs[_RECORDED_PROOFS.get(obj.proof or "", _SIZE_AND_ETAG)] += 1
+    report.proofs[_RECORDED_PROOFS.get(obj.proof or "", SIZE_AND_ETAG)] += 1
 
 
 def _ledger_rows(service: str, ledger: VerifyLedger) -> Iterator[CopiedObject]:
@@ -291,10 +290,10 @@ def _hash_check(obj: CopiedObject, info: ObjectInfo, report: VerifyReport) -> st
             report.differences.append(Difference(obj.key, "target migrate-source-md5 differs"))
         if info.md5 is not None and info.md5 != obj.source_md5:
             report.differences.append(Difference(obj.key, "target MD5 is not the source's MD5"))
-        return "source MD5 matched"
+        return SOURCE_MD5_MATCHED
     if info.md5 is not None and stored_sha is not None:
-        return "target MD5 and stored SHA-256 matched (not re-read)"
-    return "size and ETag only (no MD5 at the source; re-read with --deep)"
+        return TARGET_MD5_MATCHED
+    return SIZE_AND_ETAG
 
 
 def _read_sha256(target: TargetStore, bucket: str, key: str) -> tuple[int, str]:

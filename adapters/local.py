@@ -28,6 +28,7 @@ from migrate.ports import (
     ObjectAttributes,
     ObjectInfo,
     PartInfo,
+    Payload,
     SourceCapabilities,
     TargetCapabilities,
     WriteResult,
@@ -185,7 +186,7 @@ class LocalTarget(_Folder):
         self,
         bucket: str,
         key: str,
-        body: bytes | bytearray,
+        body: Payload,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,
@@ -198,7 +199,7 @@ class LocalTarget(_Folder):
         self,
         bucket: str,
         key: str,
-        pieces: Sequence[bytes | bytearray | Path],
+        pieces: Sequence[Payload | Path],
         attributes: ObjectAttributes,
         encryption: Encryption,
         md5_hex: str | None,
@@ -272,7 +273,13 @@ class LocalTarget(_Folder):
         return manifest
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Payload,
+        md5_hex: str,
     ) -> str:
         self._manifest(bucket, key, upload_id)
         if hashlib.md5(body, usedforsecurity=False).hexdigest() != md5_hex:

@@ -17,6 +17,7 @@ from migrate.ports import (
     ObjectInfo,
     ObjectReader,
     PartInfo,
+    Payload,
     TargetStore,
     WriteResult,
 )
@@ -41,7 +42,7 @@ class ProjectRoutedTarget:
         self,
         bucket: str,
         key: str,
-        body: bytes | bytearray,
+        body: Payload,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,
@@ -54,7 +55,13 @@ class ProjectRoutedTarget:
         return self._for(bucket).create_multipart(bucket, key, attributes, encryption)
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Payload,
+        md5_hex: str,
     ) -> str:
         return self._for(bucket).upload_part(bucket, key, upload_id, number, body, md5_hex)
 

@@ -37,6 +37,7 @@ from migrate.ports import (
     ObjectAttributes,
     ObjectInfo,
     PartInfo,
+    Payload,
     TargetCapabilities,
     WriteResult,
 )
@@ -342,7 +343,7 @@ class S3Target:
         self,
         bucket: str,
         key: str,
-        body: bytes | bytearray,
+        body: Payload,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,
@@ -372,7 +373,13 @@ class S3Target:
         return str(answer["UploadId"])
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Payload,
+        md5_hex: str,
     ) -> str:
         with _boundary(f"part {number} of {key!r} to '{bucket}'"):
             answer = self._client.upload_part(

@@ -11,7 +11,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeAlias
+
+Payload: TypeAlias = bytes | bytearray | memoryview
+"""Bytes to write: the copier sends the buffer it read into, as a view of the stored size."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class TargetStore(Protocol):
         self,
         bucket: str,
         key: str,
-        body: bytes | bytearray,
+        body: Payload,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,
@@ -153,7 +156,13 @@ class TargetStore(Protocol):
     ) -> str: ...
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Payload,
+        md5_hex: str,
     ) -> str: ...
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]: ...

@@ -18,6 +18,7 @@ from migrate.ports import (
     ObjectAttributes,
     ObjectInfo,
     PartInfo,
+    Payload,
     SourceCapabilities,
     TargetCapabilities,
     WriteResult,
@@ -197,7 +198,7 @@ class FakeTarget:
         self,
         bucket: str,
         key: str,
-        body: bytes | bytearray,
+        body: Payload,
         md5_hex: str,
         attributes: ObjectAttributes,
         encryption: Encryption,
@@ -206,9 +207,9 @@ class FakeTarget:
         self.mutations.append(f"put {key}")
         if hashlib.md5(body).hexdigest() != md5_hex:
             raise PermanentStorageError("BadDigest")
-        stored_body = body
+        stored_body = bytes(body)  # a copy: the copier lends its buffers again
         if key in self.corrupt_keys:
-            stored_body = body + b"!"
+            stored_body += b"!"
         return self._store(
             bucket, key, stored_body, attributes, encryption, hashlib.md5(stored_body).hexdigest()
         )
@@ -224,14 +225,20 @@ class FakeTarget:
         return upload_id
 
     def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes, md5_hex: str
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: Payload,
+        md5_hex: str,
     ) -> str:
         self.faults.check("upload_part")
         self.mutations.append(f"upload_part {key} {number}")
         upload = self.uploads.get(upload_id)
         if upload is None or upload.key != key:
             raise ObjectNotFound(upload_id)
-        upload.parts[number] = body
+        upload.parts[number] = bytes(body)
         return hashlib.md5(body).hexdigest()
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:

@@ -291,7 +291,7 @@ def test_small_copies_never_wait_for_the_memory_of_large_ones(source, target, st
     object is still copied, from the reserve kept for small objects."""
     source.add("src", "large", os.urandom(20 * KiB))
     source.add("src", "small", b"tiny")
-    settings = replace(SETTINGS, memory_budget=12 * KiB)  # one 4 KiB part (x3) fills it
+    settings = replace(SETTINGS, memory_budget=12 * KiB)  # 4 KiB parts (and their chunk) fill it
     engine = Copier(source, target, store, settings=settings, policy=RetryPolicy(attempts=1))
     entered, release = threading.Event(), threading.Event()
     upload_part = target.upload_part

@@ -190,23 +190,26 @@ class StepHandlers:
         )
 
     def _converge(self, ctx: StepContext) -> str:
-        """Before the write freeze: sync until what is left fits the downtime budget."""
-        route = _route(ctx)
+        """Before the write freeze: sync until what is left fits the downtime budget. Without
+        a budget there is nothing to converge to: no listing (it would copy nothing, and the
+        final sync lists again under the freeze)."""
         budget = ctx.service.max_downtime
+        if budget is None:
+            return "no downtime budget (max_downtime): no sync round before the freeze"
+        route = _route(ctx)
         rounds = 0
         while True:
             self._listing(ctx, route)
             _, left = self.ledger.pending_bytes(ctx.service.name)
             rate = self.ledger.service(ctx.service.name).throughput or self.bandwidth
             estimate = left / rate
-            if budget is None or estimate <= budget / 2 or rounds >= MAX_CONVERGE_ROUNDS:
+            if estimate <= budget / 2 or rounds >= MAX_CONVERGE_ROUNDS:
                 break
             rounds += 1
             self._copy(ctx.service.name, route)
         return (
             f"{rounds} sync rounds before the freeze; {format_bytes(left)} left, about "
-            f"{estimate:.1f} s at {format_bytes(rate)}/s"
-            + (f" (budget {budget} s)" if budget is not None else "")
+            f"{estimate:.1f} s at {format_bytes(rate)}/s (budget {budget} s)"
         )
 
     def _listing(self, ctx: StepContext, route: Route) -> ListingSummary:

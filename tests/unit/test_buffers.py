@@ -33,10 +33,12 @@ def test_a_request_waits_until_a_buffer_is_given_back() -> None:
     waiter = threading.Thread(target=lambda: got.append(pool.take(2 * MiB)))
     waiter.start()
     waiter.join(0.3)
-    assert waiter.is_alive() and not got, "a second buffer would pass the budget"
+    assert waiter.is_alive(), "a second buffer would pass the budget"
+    assert not got
     pool.give(first)
     waiter.join(10)
-    assert got and got[0] is first
+    assert got
+    assert got[0] is first
     assert pool.held == 2 * MiB
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.config import Inventory
+from migrate.config import Inventory, ServiceConfig
+from migrate.executor.copy import Route
+from migrate.executor.steps import StepContext
 from migrate.inventory.loader import LoadedInventory
 from migrate.model import Plan
 from migrate.planner.build import build_plan
@@ -132,4 +134,19 @@ def one_store_plan(service: str = "svc-data") -> Plan:
                 bucket="dst",
             )
         },
+    )
+
+
+def step_context(service: ServiceConfig, step: str, route: Route) -> StepContext:
+    """What the runner gives one step of an object-store service, for the step tests."""
+    return StepContext(
+        service=service,
+        step=step,
+        wave=1,
+        run_id="run-1",
+        state_url="sqlite://",
+        route=route,
+        prefix="",
+        hook_timeout=10,
+        tags={},
     )

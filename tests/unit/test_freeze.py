@@ -9,11 +9,11 @@ from typing import Any
 from migrate.executor.copy import Copier, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
-from migrate.executor.steps import StepContext, StepHandlers
+from migrate.executor.steps import StepHandlers
 from migrate.ports import Encryption, ListingPage, TargetCapabilities
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
-from tests.planning import make_inventory, one_store_plan, service
+from tests.planning import make_inventory, one_store_plan, service, step_context
 
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
 
@@ -41,17 +41,7 @@ def _freeze(tmp_path: Path, **options: Any) -> tuple[str, CountingSource]:
         mover = ObjectMover(
             source, store, Copier(source, target, store), pool, NullProgress(), workers=2
         )
-        context = StepContext(
-            service=inventory.services[0],
-            step="freeze",
-            wave=1,
-            run_id="run-1",
-            state_url="sqlite://",
-            route=ROUTE,
-            prefix="",
-            hook_timeout=10,
-            tags={},
-        )
+        context = step_context(inventory.services[0], "freeze", ROUTE)
         detail = StepHandlers(store, target, mover).run(context)
     return detail, source
 

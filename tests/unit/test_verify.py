@@ -15,14 +15,14 @@ from sqlalchemy import text
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
-from migrate.executor.steps import StepContext, StepFailed, StepHandlers
+from migrate.executor.steps import StepFailed, StepHandlers
 from migrate.executor.verify import verify_service
 from migrate.objectrules import modified_stamp
 from migrate.ports import Encryption, TargetCapabilities
 from state.queries import failures
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
-from tests.planning import make_inventory, one_store_plan, service
+from tests.planning import make_inventory, one_store_plan, service, step_context
 
 ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
 
@@ -167,17 +167,7 @@ def test_the_verify_step_takes_back_what_the_target_does_not_encrypt(
         NullProgress(),
         workers=4,
     )
-    context = StepContext(
-        service=inventory.services[0],
-        step="verify",
-        wave=1,
-        run_id="run-1",
-        state_url="sqlite://",
-        route=ROUTE,
-        prefix="",
-        hook_timeout=10,
-        tags={},
-    )
+    context = step_context(inventory.services[0], "verify", ROUTE)
     with pytest.raises(StepFailed, match=r"k013.*server-side encryption"):
         StepHandlers(store, target, mover).run(context)
     counts = store.counts("svc-data")

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tools import emulators
+
+if TYPE_CHECKING:
+    from tools.postgres import Postgres
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +41,7 @@ def unique() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[object]:
+def postgres_server() -> Iterator[Postgres]:
     """A PostgreSQL server on loopback for the session (Debian's package, installed by
     `make test`); tests that need it are skipped, saying why, only where it is missing."""
     from tools import postgres
@@ -51,11 +56,11 @@ def postgres_server() -> Iterator[object]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty ledger database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/db/state.db"
     from tools import postgres
 
-    server = request.getfixturevalue("postgres_server")
+    server: Postgres = request.getfixturevalue("postgres_server")
     return postgres.create_database(server, f"t{uuid.uuid4().hex[:12]}")

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from migrate.errors import ObjectChanged, ObjectNotFound, PermanentStorageError
 from migrate.ports import (
@@ -17,10 +18,13 @@ from migrate.ports import (
     ListingPage,
     ObjectAttributes,
     ObjectInfo,
+    ObjectReader,
     PartInfo,
     Payload,
     SourceCapabilities,
+    SourceStore,
     TargetCapabilities,
+    TargetStore,
     WriteResult,
 )
 
@@ -288,3 +292,9 @@ class FakeTarget:
 
     def body(self, bucket: str, key: str) -> bytes:
         return self.buckets[bucket][key].body
+
+
+if TYPE_CHECKING:  # mypy checks each fake against the port it stands for
+    _reader: ObjectReader = _Reader(b"", None, Faults())
+    _source: SourceStore = FakeSource()
+    _target: TargetStore = FakeTarget()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dashboard(servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str):  # type: ignore[no-untyped-def]
+def dashboard(
+    servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
+) -> Iterator[tuple[str, Path]]:
     container = f"{unique}-ui"
     seed(servers, container, 12, size=4096)
     writer(servers).put_blob(container, "bad-name.", b"x")
@@ -65,7 +68,7 @@ def dashboard(servers: emulators.Servers, server_env: dict[str, str], tmp_path: 
         process.wait(timeout=10)
 
 
-def test_dashboard_in_a_real_browser(dashboard) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_in_a_real_browser(dashboard: tuple[str, Path]) -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright

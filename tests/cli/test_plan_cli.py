@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from migrate import planfile
-from migrate.cli import app
+from migrate.cli.app import app
 from tests.support import ENV, dump, inventory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from adapters.azure import AzureSource
 from adapters.local import LocalSource, LocalTarget
@@ -24,9 +24,6 @@ from tools.azblob import BlobWriter
 
 
 class Seeder(Protocol):
-    supports_attributes: bool
-    keeps_md5: bool
-
     def container(self, name: str) -> None: ...
 
     def add(
@@ -43,7 +40,7 @@ class Seeder(Protocol):
 @dataclass
 class SourceUnderTest:
     source: SourceStore
-    seed: Any
+    seed: Seeder
     supports_attributes: bool
 
 

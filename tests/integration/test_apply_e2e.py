@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +21,9 @@ from tests.integration.helpers import (
 )
 from tests.proxy import Proxy
 from tools import emulators
+
+if TYPE_CHECKING:
+    from tools.postgres import Postgres
 
 MiB = 1024 * 1024
 
@@ -214,11 +218,11 @@ def test_the_same_apply_on_a_postgresql_ledger(
     server_env: dict[str, str],
     workdir: Path,
     unique: str,
-    postgres_server: object,
+    postgres_server: Postgres,
 ) -> None:
     from tools import postgres
 
-    url = postgres.create_database(postgres_server, f"e{unique}")  # type: ignore[arg-type]
+    url = postgres.create_database(postgres_server, f"e{unique}")
     env = {**server_env, "MIGRATE_STATE_URL": url}
     container = f"{unique}-pg"
     seed(servers, container, 20)

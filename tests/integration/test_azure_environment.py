@@ -50,7 +50,9 @@ def test_a_netrc_entry_does_not_replace_the_signature(
     clean_proxy_env.setenv("NETRC", str(netrc))
     # the hazard is real here: a plain requests session would send these Basic credentials
     prepared = requests.Session().prepare_request(requests.Request("GET", servers.azurite_url))
-    assert prepared.headers.get("Authorization", "").startswith("Basic ")
+    authorization = prepared.headers.get("Authorization", "")
+    assert isinstance(authorization, str)  # requests' headers are str or bytes
+    assert authorization.startswith("Basic ")
 
     source = _source(servers)
     page = source.list_page(container, "", None)

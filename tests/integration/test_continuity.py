@@ -9,6 +9,8 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,10 @@ def _plan(workdir: Path, inventory: Path, env: dict[str, str]) -> Path:
 
 
 def _status(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    return json.loads(migrate("status", "--format", "json", env=env, cwd=workdir).stdout)
+    status: dict[str, Any] = json.loads(
+        migrate("status", "--format", "json", env=env, cwd=workdir).stdout
+    )
+    return status
 
 
 def _source_keys(servers: emulators.Servers, container: str) -> set[str]:
@@ -166,8 +171,12 @@ def _applied_store(
     w.put_blob_in_blocks(container, "no-md5/blocks.bin", os.urandom(300_000), 100_000)
     for index in range(6):
         w.put_blob(container, f"md5/{index}.bin", os.urandom(1000 + index))
-    kwargs = {"s3_url": proxy_url} if proxy_url else {}
-    inventory = write_inventory(tmp_path, {"checked-data": container}, **kwargs)
+    stores = {"checked-data": container}
+    inventory = (
+        write_inventory(tmp_path, stores, s3_url=proxy_url)
+        if proxy_url
+        else write_inventory(tmp_path, stores)
+    )
     plan = _plan(tmp_path, inventory, env)
     result = migrate("apply", str(plan), "--yes", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -183,9 +192,10 @@ def test_verify_levels_on_bytes_corrupted_at_rest(
     corrupt = {"on": False}
 
     with Proxy(servers.s3_url) as proxy:
+        original: Callable[[BaseHTTPRequestHandler, bytes], None]
         original = proxy._server.RequestHandlerClass._forward  # type: ignore[attr-defined]
 
-        def forward(handler, body):  # type: ignore[no-untyped-def]
+        def forward(handler: BaseHTTPRequestHandler, body: bytes) -> None:
             if corrupt["on"] and handler.command == "GET" and "blocks.bin" in handler.path:
                 upstream = __import__("http.client").client.HTTPConnection(
                     proxy.upstream_host, proxy.upstream_port, timeout=60

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from migrate.audit import AuditEvent, verify_chain
-from migrate.cli import app
+from migrate.cli.app import app
 from state.store import Store
 
 KEY = b"audit-signing-key"

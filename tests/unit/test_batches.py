@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from migrate.executor.batches import (
     BatchLimits,
     BatchOutcome,
+    BatchRunner,
     MemoryJournal,
     ObjectBatch,
     copy_batch,
@@ -74,6 +76,10 @@ class ThreadCluster:
         return copy_batch(self.copier, self.journal, batch)
 
 
+if TYPE_CHECKING:  # mypy checks the fake cluster against the port it stands for
+    _cluster: BatchRunner = ThreadCluster(FakeSource(), FakeTarget(), lambda _batch: False)
+
+
 def _mover(
     source: FakeSource,
     target: FakeTarget,
@@ -102,7 +108,9 @@ def _fill(source: FakeSource, count: int, size: int = 300) -> dict[str, bytes]:
     return bodies
 
 
-def test_every_object_is_copied_once_in_bounded_batches(source, target, store) -> None:
+def test_every_object_is_copied_once_in_bounded_batches(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     bodies = _fill(source, 100)
     cluster = ThreadCluster(source, target, lambda _b: False)
     mover = _mover(source, target, store, cluster)
@@ -116,7 +124,9 @@ def test_every_object_is_copied_once_in_bounded_batches(source, target, store) -
     assert all(batch.attempt == 1 for batch in cluster.batches)
 
 
-def test_a_lost_batch_is_submitted_again(source, target, store) -> None:
+def test_a_lost_batch_is_submitted_again(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     bodies = _fill(source, 40)
     cluster = ThreadCluster(source, target, lambda batch: batch.attempt == 1)
     notes = Notes()
@@ -130,7 +140,9 @@ def test_a_lost_batch_is_submitted_again(source, target, store) -> None:
     assert "attempt 2 of 3" in notes.notes[0]
 
 
-def test_a_batch_lost_every_time_fails_its_objects_with_the_reason(source, target, store) -> None:
+def test_a_batch_lost_every_time_fails_its_objects_with_the_reason(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     _fill(source, 5)
     cluster = ThreadCluster(source, target, lambda _b: True)
     mover = _mover(source, target, store, cluster)
@@ -147,7 +159,9 @@ def test_a_batch_lost_every_time_fails_its_objects_with_the_reason(source, targe
         assert reason.startswith("the cluster failed this object's batch 3 times: WorkerDied")
 
 
-def test_a_large_object_resumes_its_upload_after_a_lost_worker(source, target, store) -> None:
+def test_a_large_object_resumes_its_upload_after_a_lost_worker(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     """The coordinator starts the upload and writes it in the ledger before the batch leaves;
     the worker dies after one part; the batch taken again sends only the missing parts."""
     body = os.urandom(2 * 1024 * KiB + 100)  # parts are whole MiB: three

@@ -6,6 +6,7 @@ import pytest
 
 from migrate import planfile
 from migrate.errors import PlanFileError
+from migrate.model import Plan
 from migrate.views.plan_graph import to_dot, to_mermaid
 from migrate.views.plan_table import summary_line
 from tests.planning import make_inventory, plan_for, service
@@ -13,7 +14,7 @@ from tests.planning import make_inventory, plan_for, service
 TiB = 1024**4
 
 
-def _plan():  # type: ignore[no-untyped-def]
+def _plan() -> Plan:
     return plan_for(
         make_inventory(
             [

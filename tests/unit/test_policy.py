@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from migrate.errors import ExitCode, PolicyViolation
@@ -12,7 +14,7 @@ def _target(**changes: object) -> dict[str, object]:
     return {**BASE["target"], **changes}
 
 
-def _refused(data: object, **kwargs: object) -> PolicyViolation:
+def _refused(data: object, **kwargs: Any) -> PolicyViolation:
     error = problems_of(data, **kwargs)
     assert isinstance(error, PolicyViolation), messages(error)
     assert error.exit_code == ExitCode.REFUSED

@@ -129,14 +129,18 @@ def test_a_dead_holder_on_this_host_is_replaced(store: Store) -> None:
     replaced = store.acquire_lock(_lock("run-2"), holder_alive=lambda _: False)
     assert replaced is not None
     assert replaced.run_id == "run-1"
-    assert store.lock_info().run_id == "run-2"  # type: ignore[union-attr]
+    holder = store.lock_info()
+    assert holder is not None
+    assert holder.run_id == "run-2"
 
 
 def test_a_holder_on_another_host_is_never_assumed_dead(store: Store) -> None:
     store.acquire_lock(_lock("run-1"), holder_alive=lambda _: True)
     with pytest.raises(StateLocked, match="another host"):
         store.acquire_lock(_lock("run-2"), holder_alive=lambda _: None)
-    assert store.force_unlock().run_id == "run-1"  # type: ignore[union-attr]
+    removed = store.force_unlock()
+    assert removed is not None
+    assert removed.run_id == "run-1"
     assert store.lock_info() is None
 
 

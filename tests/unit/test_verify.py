@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -45,11 +46,11 @@ def copied(tmp_path: Path) -> tuple[Store, FakeTarget]:
     return store, target
 
 
-def _rewrite(target: FakeTarget, key: str, **changes: object) -> None:
+def _rewrite(target: FakeTarget, key: str, **changes: Any) -> None:
     """Someone writes the key again on the target after the copy: a new Last-Modified."""
     stored = target.buckets["dst"][key]
     later = datetime.now(UTC) + timedelta(seconds=2)
-    stored.info = replace(stored.info, last_modified=later, **changes)  # type: ignore[arg-type]
+    stored.info = replace(stored.info, last_modified=later, **changes)
 
 
 def test_the_hash_level_heads_every_object(copied: tuple[Store, FakeTarget]) -> None:
@@ -167,7 +168,7 @@ def test_the_verify_step_takes_back_what_the_target_does_not_encrypt(
         NullProgress(),
         workers=4,
     )
-    context = step_context(inventory.services[0], "verify", ROUTE)
+    context = step_context(inventory, "svc-data", "verify", ROUTE)
     with pytest.raises(StepFailed, match=r"k013.*server-side encryption"):
         StepHandlers(store, target, mover).run(context)
     counts = store.counts("svc-data")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from migrate.cli import app
+from migrate.cli.app import app
 from migrate.commands.status import status
 from migrate.web.app import create_app
 from state.store import Store
@@ -45,7 +46,9 @@ def test_a_token_guards_every_request(ledger: Store) -> None:
     assert "/service/claims-data?token=s3cr3t-t0ken" in page
 
 
-def test_binding_beyond_loopback_needs_a_token(ledger: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_binding_beyond_loopback_needs_a_token(
+    ledger: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MIGRATE_DASHBOARD_TOKEN", raising=False)
     result = CliRunner().invoke(
         app,

@@ -90,7 +90,7 @@ def test_metrics_names(ledger: Store) -> None:
 def test_report_command_writes_a_private_file(ledger: Store, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from migrate.cli import app
+    from migrate.cli.app import app
 
     out = tmp_path / "report.html"
     url = str(ledger.engine.url)

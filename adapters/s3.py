@@ -29,7 +29,12 @@ import botocore.session
 import botocore.utils
 from botocore.config import Config
 
-from migrate.errors import ObjectNotFound, PermanentStorageError, TransientStorageError
+from migrate.errors import (
+    ObjectNotFound,
+    PermanentStorageError,
+    TransientStorageError,
+    UnsupportedFeature,
+)
 from migrate.ports import (
     BucketSettings,
     Encryption,
@@ -127,6 +132,19 @@ def _translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, _CONNECTION_ERRORS):
         return TransientStorageError(f"{what}: {type(exc).__name__}: {exc}")
     return exc
+
+
+@contextmanager
+def _optional(feature: str, what: str) -> Iterator[None]:
+    """An optional bucket feature the server may not implement (NotImplemented, 501)."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code == "NotImplemented" or status == 501:
+            raise UnsupportedFeature(f"{what}: S3 {code or status}", feature) from None
+        raise
 
 
 @contextmanager
@@ -313,21 +331,24 @@ class S3Target:
 
     def _apply_settings(self, bucket: str, settings: BucketSettings) -> None:
         encryption = settings.encryption
-        if encryption.enabled and encryption.mode != "SSE-C":  # SSE-C has no bucket default
+        # SSE-C has no bucket default
+        if settings.default_encryption and encryption.enabled and encryption.mode != "SSE-C":
             rule: dict[str, Any] = {"SSEAlgorithm": encryption.mode}
             if encryption.mode == "aws:kms" and encryption.kms_key_id:
                 rule["KMSMasterKeyID"] = encryption.kms_key_id
-            self._client.put_bucket_encryption(
-                Bucket=bucket,
-                ServerSideEncryptionConfiguration={
-                    "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]
-                },
-            )
+            with _optional("bucket_encryption", f"bucket '{bucket}': default encryption"):
+                self._client.put_bucket_encryption(
+                    Bucket=bucket,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [{"ApplyServerSideEncryptionByDefault": rule}]
+                    },
+                )
         if settings.tags:
-            self._client.put_bucket_tagging(
-                Bucket=bucket,
-                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in settings.tags.items()]},
-            )
+            with _optional("bucket_tagging", f"bucket '{bucket}': tagging"):
+                self._client.put_bucket_tagging(
+                    Bucket=bucket,
+                    Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in settings.tags.items()]},
+                )
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         try:

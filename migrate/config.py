@@ -10,26 +10,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from migrate.presets import PRESETS
+from migrate.providers import REQUIRED_FOR, SOURCES, TARGETS, source_provider, target_provider
 from migrate.units import Duration, Rate, Size
 
-Kind = Literal[
-    "object-store", "database", "compute", "identity", "network", "analytics", "workspace"
-]
-Criticality = Literal["critical", "high", "medium", "low"]
-Step = Literal["prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate"]
+PRESET_NAMES = tuple(PRESETS)
 
-OBJECT_STORE_STEPS: tuple[Step, ...] = (
-    "prepare",
-    "replicate",
-    "verify",
-    "freeze",
-    "sync",
-    "cutover",
-    "validate",
-)
-SERVICE_STEPS: tuple[Step, ...] = ("prepare", "freeze", "cutover", "validate")
+Criticality = Literal["critical", "high", "medium", "low"]
 COMMAND_HOOKS = ("rollback", "decommission")
 CRITICALITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -38,17 +35,40 @@ ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{3,63}$")]
 ProjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 
 
-def steps_for(kind: str) -> tuple[Step, ...]:
-    """The ordered steps a service of ``kind`` goes through at apply."""
-    return OBJECT_STORE_STEPS if kind == "object-store" else SERVICE_STEPS
+def steps_for(kind: str) -> tuple[str, ...]:
+    """The ordered steps a service of ``kind`` goes through at apply (its kind module says)."""
+    from migrate.kinds import kind as service_kind  # the kinds' actions load the executor
+
+    return service_kind(kind).steps
+
+
+def kind_names() -> tuple[str, ...]:
+    from migrate.kinds import kind_names as names
+
+    return names()
+
+
+def _one_of(values: tuple[str, ...]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _require(model: BaseModel, side: str, fields: tuple[str, ...]) -> None:
+    provider = getattr(model, "provider", "?")
+    for name in fields:
+        if not getattr(model, name, None):
+            raise ValueError(
+                f"{side} provider '{provider}' needs '{name}' "
+                f"({REQUIRED_FOR.get(name, 'required')})"
+            )
+
+
 class SourceConfig(_Frozen):
-    provider: Literal["azure", "local"]
+    provider: Literal[tuple(SOURCES)]  # type: ignore[valid-type]
     account: str | None = None
     endpoint: str | None = None
     key_env: EnvName = "AZURE_STORAGE_KEY"
@@ -57,10 +77,7 @@ class SourceConfig(_Frozen):
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Self:
-        if self.provider == "azure" and not self.account:
-            raise ValueError("an azure source needs 'account' (the storage account name)")
-        if self.provider == "local" and not self.path:
-            raise ValueError("a local source needs 'path' (a folder with one folder per container)")
+        _require(self, "source", source_provider(self.provider).required)
         return self
 
 
@@ -70,8 +87,8 @@ class ProjectCredentials(_Frozen):
 
 
 class TargetConfig(_Frozen):
-    provider: Literal["s3", "local"]
-    preset: Literal["generic", "outscale", "ovhcloud", "scaleway", "cloud-temple"] = "generic"
+    provider: Literal[tuple(TARGETS)]  # type: ignore[valid-type]
+    preset: Literal[PRESET_NAMES] = "generic"  # type: ignore[valid-type]
     endpoint: str | None = None
     region: str | None = None
     encryption: Literal["AES256", "aws:kms", "SSE-C", "none"] = "AES256"
@@ -90,10 +107,7 @@ class TargetConfig(_Frozen):
 
     @model_validator(mode="after")
     def _provider_fields(self) -> Self:
-        if self.provider == "local" and not self.path:
-            raise ValueError("a local target needs 'path' (a folder that receives one per bucket)")
-        if self.provider == "s3" and not self.region:
-            raise ValueError("an s3 target needs 'region'")
+        _require(self, "target", target_provider(self.provider).required)
         if self.encryption == "aws:kms" and not self.kms_key_id:
             raise ValueError("encryption 'aws:kms' needs 'kms_key_id'")
         if self.encryption == "SSE-C" and not self.sse_c_key_env:
@@ -144,6 +158,10 @@ class HooksConfig(_Frozen):
         value = getattr(self, "validate_" if step == "validate" else step, None)
         return value if isinstance(value, str) else None
 
+    def by_step(self) -> dict[str, str]:
+        """The hooks that are set, by step name (``validate``, not ``validate_``)."""
+        return dict(sorted(self.model_dump(by_alias=True, exclude_none=True).items()))
+
     def named(self) -> list[str]:
         """The hooks that are set, by their inventory names."""
         dumped = self.model_dump(by_alias=True, exclude_none=True)
@@ -152,7 +170,7 @@ class HooksConfig(_Frozen):
 
 class ServiceConfig(_Frozen):
     name: ServiceName
-    kind: Kind
+    kind: str
     criticality: Criticality = "medium"
     max_downtime: Duration | None = None
     depends_on: list[str] = Field(default_factory=list)
@@ -162,13 +180,25 @@ class ServiceConfig(_Frozen):
     approval: list[str] = Field(default_factory=list)
     on_budget_exceeded: Literal["hold", "rollback"] = "hold"
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        known = kind_names()
+        if value not in known:
+            raise ValueError(f"'{value}' is not one of {_one_of(known)}")
+        return value
+
     @model_validator(mode="after")
     def _kind_rules(self) -> Self:
-        if self.kind == "object-store" and self.data is None:
-            raise ValueError("an object-store service needs 'data' with at least 'container'")
-        if self.kind != "object-store" and self.data is not None:
-            raise ValueError(f"'data' is only for object-store services, not {self.kind}")
-        steps = steps_for(self.kind)
+        from migrate.kinds import kind as service_kind
+
+        spec = service_kind(self.kind)
+        if spec.needs_data and self.data is None:
+            raise ValueError(f"a {self.kind} service needs 'data' with at least 'container'")
+        if not spec.needs_data and self.data is not None:
+            with_data = [k for k in kind_names() if service_kind(k).needs_data]
+            raise ValueError(f"'data' is only for {', '.join(with_data)} services, not {self.kind}")
+        steps = spec.steps
         allowed = (*steps, *COMMAND_HOOKS)
         for gate in self.approval:
             if gate not in allowed:
@@ -185,7 +215,7 @@ class ServiceConfig(_Frozen):
         return self
 
     @property
-    def steps(self) -> tuple[Step, ...]:
+    def steps(self) -> tuple[str, ...]:
         return steps_for(self.kind)
 
     @property

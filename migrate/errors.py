@@ -107,6 +107,14 @@ class PermanentStorageError(StorageError):
     """A storage request failed in a way that retrying will not fix."""
 
 
+class UnsupportedFeature(PermanentStorageError):
+    """The server does not implement an optional feature (``NotImplemented``, HTTP 501)."""
+
+    def __init__(self, message: str, feature: str) -> None:
+        super().__init__(message)
+        self.feature = feature
+
+
 class ObjectNotFound(PermanentStorageError):
     """The object (or its container) does not exist."""
 

@@ -218,6 +218,19 @@ class Ledger(VerifyLedger, UploadJournal, Protocol):
 
 
 @dataclass(frozen=True)
+class RecordedRoute:
+    """The route a state database holds for a service, and whether work was recorded."""
+
+    name: str
+    route: dict[str, str | None] | None
+    """None for a row of schema 4, which knew only its container and bucket."""
+    container: str | None
+    bucket: str | None
+    worked: bool
+    """A step of it is done or the ledger holds objects of it."""
+
+
+@dataclass(frozen=True)
 class KnownObject:
     etag: str | None
     size: int

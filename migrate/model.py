@@ -50,6 +50,47 @@ class PlannedService(_Frozen):
     approval: list[str] = Field(default_factory=list)
     propagate_deletes: bool = False
     verify: str = "hash"
+    hooks: dict[str, str] = Field(default_factory=dict)
+    """Step (or ``rollback``, ``decommission``) -> shell command."""
+    on_budget_exceeded: Literal["hold", "rollback"] = "hold"
+    tags: dict[str, str] = Field(default_factory=dict)
+    """The tags the service's bucket carries."""
+
+    def hook(self, step: str) -> str | None:
+        return self.hooks.get(step)
+
+    @property
+    def has_data(self) -> bool:
+        return self.container is not None and self.bucket is not None
+
+
+class PlannedEndpoint(_Frozen):
+    """One side of the migration as the plan resolved it (never a secret: variable names)."""
+
+    provider: str
+    endpoint: str | None = None
+    """The URL rebuilt from its checked parts (None: the provider's default, or a folder)."""
+    host: str | None = None
+    account: str | None = None
+    path: str | None = None
+
+
+class PlannedTarget(PlannedEndpoint):
+    preset: str = "generic"
+    region: str | None = None
+    encryption: str = "AES256"
+    kms_key_id: str | None = None
+    features: dict[str, bool | None] = Field(default_factory=dict)
+    """Optional powers the provider declares (``bucket_tagging``, ``bucket_encryption``,
+    ``versioning``): True, False, or None when only a probe can tell."""
+
+
+class PlannedPolicy(_Frozen):
+    hook_timeout_seconds: int = 900
+    retry_attempts: int = 8
+    retry_max_seconds: int = 600
+    bandwidth: float = 100 * 1024**2
+    decommission_notice_seconds: int = 21 * 86400
 
 
 class Plan(_Frozen):
@@ -62,7 +103,22 @@ class Plan(_Frozen):
     waves: list[PlannedWave]
     units: list[PlannedUnit]
     services: dict[str, PlannedService]
+    source: PlannedEndpoint | None = None
+    target: PlannedTarget | None = None
+    policy: PlannedPolicy = Field(default_factory=PlannedPolicy)
     warnings: list[str] = Field(default_factory=list)
+
+    def route_of(self, name: str) -> dict[str, str | None]:
+        """What a service's work in a ledger is bound to: the platform and where its data
+        comes from and goes to. Another route under the same name is another service."""
+        service = self.services[name]
+        return {
+            "inventory": self.name,
+            "kind": service.kind,
+            "container": service.container,
+            "prefix": service.prefix if service.has_data else None,
+            "bucket": service.bucket,
+        }
 
     @property
     def total_bytes(self) -> int:

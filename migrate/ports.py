@@ -72,6 +72,9 @@ class Encryption:
 class BucketSettings:
     encryption: Encryption
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Empty: no tagging request at all."""
+    default_encryption: bool = True
+    """Set the bucket's default encryption (objects carry their own encryption either way)."""
 
 
 @dataclass(frozen=True)

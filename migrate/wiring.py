@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.config import Inventory
+from migrate.endpoints import parse_endpoint
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.inventory.policy import resolved_target_endpoint
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
 from migrate.presets import PRESETS
+from migrate.providers import target_provider
 from migrate.redact import redactor
 
 if TYPE_CHECKING:
@@ -68,41 +70,50 @@ def _required(value: str | None, field: str) -> str:
 
 
 def build_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
-    source = inventory.source
-    if source.provider == "local":
-        from adapters.local import LocalSource
+    return _SOURCE_BUILDERS[inventory.source.provider](inventory, env)
 
-        return LocalSource(Path(_required(source.path, "source.path")))
+
+def _local_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
+    from adapters.local import LocalSource
+
+    return LocalSource(Path(_required(inventory.source.path, "source.path")))
+
+
+def _azure_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
     from adapters.azure import AzureSource
 
+    source = inventory.source
     return AzureSource(
         _required(source.account, "source.account"),
         _secret(env, source.key_env, "source.key_env"),
-        source.endpoint,
+        _rebuilt_endpoint(source.endpoint),
     )
+
+
+def _rebuilt_endpoint(url: str | None) -> str | None:
+    """What is checked is what is used: the URL rebuilt from its checked parts."""
+    return None if url is None else parse_endpoint(url).url
 
 
 def target_capabilities(inventory: Inventory) -> TargetCapabilities:
     target = inventory.target
-    if target.provider == "local":
-        return TargetCapabilities(max_metadata_bytes=None)
-    preset = PRESETS[target.preset]
-    return TargetCapabilities(
-        max_parts=preset.max_parts,
-        min_part_size=preset.min_part_size,
-        max_part_size=preset.max_part_size,
-        max_single_put=preset.max_single_put,
-        encryption_modes=preset.encryption_modes | {"none"},
-    )
+    return target_provider(target.provider).capabilities(target.preset)
 
 
 def build_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> TargetStore:
-    target = inventory.target
-    if target.provider == "local":
-        from adapters.local import LocalTarget
+    return _TARGET_BUILDERS[inventory.target.provider](inventory, env, workers)
 
-        return LocalTarget(Path(_required(target.path, "target.path")))
+
+def _local_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> TargetStore:
+    from adapters.local import LocalTarget
+
+    return LocalTarget(Path(_required(inventory.target.path, "target.path")))
+
+
+def _s3_target(inventory: Inventory, env: Mapping[str, str], workers: int) -> TargetStore:
     from adapters.s3 import S3Target
+
+    target = inventory.target
 
     capabilities = target_capabilities(inventory)
     default = S3Target(s3_settings(inventory, env, workers), capabilities)
@@ -134,7 +145,7 @@ def s3_settings(inventory: Inventory, env: Mapping[str, str], workers: int) -> S
         target.addressing == "path" if target.addressing else PRESETS[target.preset].path_style
     )
     return S3Settings(
-        endpoint=resolved_target_endpoint(inventory),
+        endpoint=_rebuilt_endpoint(resolved_target_endpoint(inventory)),
         region=_required(target.region, "target.region"),
         access_key=_secret(env, target.access_key_env, "target.access_key_env"),
         secret_key=_secret(env, target.secret_key_env, "target.secret_key_env"),
@@ -160,3 +171,8 @@ def customer_key(inventory: Inventory, env: Mapping[str, str]) -> bytes | None:
     if len(key) != 32:
         raise InvalidInput(f"{name} holds {len(key)} bytes; an SSE-C key has 32")
     return key
+
+
+# One builder per provider name of migrate.providers (the adapters are imported lazily).
+_SOURCE_BUILDERS = {"azure": _azure_source, "local": _local_source}
+_TARGET_BUILDERS = {"s3": _s3_target, "local": _local_target}

@@ -165,6 +165,7 @@ def claimable(service: str, limit: int) -> Select[Any]:
             objects.c.attrs,
             objects.c.attempts,
             objects.c.tier,
+            objects.c.last_modified,
         )
         .where(and_(objects.c.service == service, objects.c.status == "pending"))
         .order_by(objects.c.id)
@@ -192,6 +193,7 @@ def claim(connection: Connection, service: str, limit: int) -> list[ObjectTask]:
             attributes=_attrs(r.attrs),
             attempts=r.attempts,
             tier=r.tier,
+            last_modified=r.last_modified,
         )
         for r in rows
     ]

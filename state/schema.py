@@ -22,8 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 4 -> 5: the route each service was applied with (platform, container, prefix, bucket);
+    # rows of version 4 keep NULL until an apply with the same container and bucket adopts it
+    4: ("ALTER TABLE services ADD COLUMN route TEXT",),
     # 3 -> 4: what the write check saw (last-modified to the second, encryption), so that the
     # verify step can tell from the listing that an object has not changed since
     3: (
@@ -108,6 +111,7 @@ services = Table(
     Column("decommissioned_at", String(32)),
     Column("verify_cursor", Integer, nullable=False, default=0),
     Column("updated_at", String(32), nullable=False),
+    Column("route", Text),  # JSON: what the service's rows are bound to (Plan.route_of)
 )
 
 steps = Table(

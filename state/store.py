@@ -28,6 +28,7 @@ from migrate.ledger import (
     LockInfo,
     ObjectCounts,
     ObjectTask,
+    RecordedRoute,
     ServiceRecord,
     ServiceState,
     StepStatus,
@@ -239,8 +240,39 @@ class Store:
 
     # -- services, steps, approvals -------------------------------------------------------
 
+    def recorded_routes(self, names: Sequence[str]) -> dict[str, RecordedRoute]:
+        """The routes recorded for these services (those that have a row)."""
+        with self.tx() as c:
+            rows = c.execute(
+                select(
+                    services.c.name, services.c.route, services.c.container, services.c.bucket
+                ).where(services.c.name.in_(list(names)))
+            ).all()
+            worked = set(
+                c.execute(
+                    select(steps.c.service)
+                    .where(and_(steps.c.service.in_(list(names)), steps.c.status == "done"))
+                    .distinct()
+                ).scalars()
+            ) | set(
+                c.execute(
+                    select(objects.c.service).where(objects.c.service.in_(list(names))).distinct()
+                ).scalars()
+            )
+        return {
+            row.name: RecordedRoute(
+                row.name,
+                json.loads(row.route) if row.route else None,
+                row.container,
+                row.bucket,
+                row.name in worked,
+            )
+            for row in rows
+        }
+
     def register_services(self, plan: Plan) -> None:
-        """Make sure every service of the plan has a row (new ones pending); keep progress."""
+        """Make sure every service of the plan has a row (new ones pending); keep progress;
+        record the route each is applied with."""
         stamp = now_iso()
         with self.tx() as c:
             known = set(c.execute(select(services.c.name)).scalars())
@@ -251,6 +283,7 @@ class Store:
                     "project": planned.project,
                     "bucket": planned.bucket,
                     "container": planned.container,
+                    "route": json.dumps(plan.route_of(name), sort_keys=True),
                     "updated_at": stamp,
                 }
                 if name in known:

@@ -6,7 +6,7 @@ from typing import Any
 
 import networkx as nx
 
-from migrate.config import Inventory, ServiceConfig
+from migrate.config import Inventory
 from migrate.executor.copy import Route
 from migrate.executor.steps import StepContext
 from migrate.inventory.loader import LoadedInventory
@@ -137,16 +137,16 @@ def one_store_plan(service: str = "svc-data") -> Plan:
     )
 
 
-def step_context(service: ServiceConfig, step: str, route: Route) -> StepContext:
-    """What the runner gives one step of an object-store service, for the step tests."""
+def step_context(inventory: Inventory, name: str, step: str, route: Route) -> StepContext:
+    """What the runner gives one step of a service of ``inventory``, as planned."""
+    plan = plan_for(inventory)
     return StepContext(
-        service=service,
+        name=name,
+        service=plan.services[name],
         step=step,
-        wave=1,
+        wave=plan.services[name].wave,
         run_id="run-1",
         state_url="sqlite://",
         route=route,
-        prefix="",
         hook_timeout=10,
-        tags={},
     )

@@ -13,6 +13,7 @@ from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
+from migrate.commands.routes import refuse_route_changes
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.batches import BatchRunner
 from migrate.executor.copy import Copier, CopySettings
@@ -128,6 +129,7 @@ def rehearse_apply(
     options: ApplyOptions,
     identity: Identity,
 ) -> ApplyResult:
+    refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=True)
@@ -140,7 +142,7 @@ def rehearse_apply(
             )
         ]
     )
-    rehearsal = rehearse(loaded.plan, loaded.inventory, selected, source, store, capabilities)
+    rehearsal = rehearse(loaded.plan, selected, source, store, capabilities)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
     return ApplyResult(identity.run_id, selected, rehearsal=rehearsal)
@@ -161,8 +163,7 @@ def apply(
     """Run the plan under the state lock. With ``cluster``, object copies run there in
     batches; this process stays the coordinator and the only writer of the ledger."""
     refuse_contradicted_target(loaded.inventory, store)
-    plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
-    store.register_services(loaded.plan)
+    refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
     stamp = now_iso()
     info = LockInfo(
         identity.run_id,
@@ -190,6 +191,10 @@ def apply(
             ]
         )
     try:
+        # again under the lock: another run may have recorded work since the first look
+        refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
+        plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+        store.register_services(loaded.plan)
         with _heartbeat(store, identity.run_id):
             result = _locked_apply(
                 loaded, store, source, target, options, identity, progress, stop, plan_id, cluster
@@ -241,15 +246,13 @@ def _locked_apply(
                 stop=stop,
                 cluster=cluster,
             )
-            handlers = StepHandlers(
-                store, target, mover, options.retry, loaded.inventory.policy.bandwidth
-            )
+            bandwidth = loaded.plan.policy.bandwidth
+            handlers = StepHandlers(store, target, mover, options.retry, bandwidth)
             settings = RunSettings(
                 identity.run_id, identity.state_url, options.parallel_services, options.hook_timeout
             )
             runner = Runner(
                 loaded.plan,
-                loaded.inventory,
                 set(selected),
                 store,
                 handlers,

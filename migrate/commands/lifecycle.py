@@ -14,8 +14,8 @@ from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
 from migrate.executor.hooks import run_hook
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
-from migrate.executor.steps import StepFailed
 from migrate.executor.verify import VerifyReport, verify_service
+from migrate.kinds.base import StepFailed
 from migrate.ledger import LockInfo
 from migrate.ports import TargetStore
 from migrate.timeutil import now_iso, seconds_since
@@ -70,7 +70,7 @@ def verify(
             sample_pct=sample_pct,
             cursor=record.verify_cursor,
             policy=policy,
-            encrypted=loaded.inventory.target.encryption != "none",
+            encrypted=plan.target is None or plan.target.encryption != "none",
         )
         if report.next_cursor is not None:
             store.set_verify_cursor(name, report.next_cursor)
@@ -120,12 +120,12 @@ def rollback(
     store.acquire_lock(lock, holder_alive=holder_alive)
     done: list[tuple[str, str]] = []
     try:
-        configs = {s.name: s for s in loaded.inventory.services}
         for service in order:
             record = store.service(service)
             detail = roll_back(
                 store,
-                configs[service],
+                service,
+                loaded.plan.services[service],
                 wave=record.wave,
                 run_id=run_id,
                 state_url=state_url,
@@ -194,10 +194,10 @@ def decommission(
     if refusals:
         raise RefusedForSafety(f"{name} cannot be decommissioned: " + "; ".join(refusals))
     detail = "recorded (no hook: source data is left as it is)"
-    config = next(s for s in loaded.inventory.services if s.name == name)
-    if config.hooks.decommission is not None:
+    command = loaded.plan.services[name].hook("decommission")
+    if command is not None:
         result = run_hook(
-            config.hooks.decommission,
+            command,
             {
                 "MIGRATE_SERVICE": name,
                 "MIGRATE_STEP": "decommission",
@@ -243,7 +243,7 @@ def _decommission_refusals(loaded: LoadedPlan, store: Store, name: str) -> list[
             )
     if not store.is_approved(name, "decommission"):
         refusals.append(f"no approval: `migrate approve {name} decommission`")
-    notice = loaded.inventory.policy.decommission_notice
+    notice = loaded.plan.policy.decommission_notice_seconds
     if record.cutover_at is not None:
         waited = seconds_since(record.cutover_at)
         if waited < notice:

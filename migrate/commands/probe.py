@@ -13,6 +13,7 @@ from migrate.executor.probe import ProbeReport, probe
 from migrate.inventory.policy import resolved_target_endpoint
 from migrate.naming import bucket_problem
 from migrate.ports import Encryption, TargetStore
+from migrate.providers import target_provider
 from state.store import Store
 
 PROBE_BUCKET = "migrate-probe"
@@ -21,7 +22,7 @@ PROBE_BUCKET = "migrate-probe"
 def target_identity(inventory: Inventory) -> tuple[str, str]:
     target = inventory.target
     endpoint = resolved_target_endpoint(inventory) or f"file://{target.path}"
-    return endpoint, target.preset if target.provider == "s3" else "local"
+    return endpoint, target.preset if target_provider(target.provider).network else "local"
 
 
 def probe_bucket(inventory: Inventory) -> str:

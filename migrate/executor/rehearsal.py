@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from migrate.config import Inventory
 from migrate.ledger import LedgerReader
 from migrate.model import Plan
 from migrate.objectrules import object_problem
@@ -36,7 +35,7 @@ class ServiceRehearsal:
 @dataclass
 class Rehearsal:
     services: list[ServiceRehearsal]
-    bandwidth: int
+    bandwidth: float
 
     @property
     def copy_objects(self) -> int:
@@ -85,24 +84,21 @@ class Rehearsal:
 
 def rehearse(
     plan: Plan,
-    inventory: Inventory,
     selected: list[str],
     source: SourceStore,
     ledger: LedgerReader,
     capabilities: TargetCapabilities,
 ) -> Rehearsal:
-    configs = {s.name: s for s in inventory.services}
-    result = Rehearsal([], inventory.policy.bandwidth)
+    result = Rehearsal([], plan.policy.bandwidth)
     for name in selected:
         planned = plan.services[name]
-        service = configs[name]
         entry = ServiceRehearsal(
             name,
             planned.wave,
             planned.kind,
             steps=list(planned.steps),
-            hooks=service.hooks.named(),
-            approvals=list(service.approval),
+            hooks=sorted(planned.hooks),
+            approvals=list(planned.approval),
         )
         if planned.container is not None:
             _objects(

@@ -1,25 +1,21 @@
 """Roll a service back: its rollback hook (re-point clients to the source, lift the write
-freeze), then the steps from freeze on are to be done again. The source is never touched."""
+freeze), then the steps from its kind's freeze on are to be done again. The source is never
+touched."""
 
 from __future__ import annotations
 
 from migrate.audit import AuditEvent
-from migrate.config import ServiceConfig, steps_for
 from migrate.executor.hooks import run_hook
-from migrate.executor.steps import StepFailed
+from migrate.kinds import kind
+from migrate.kinds.base import StepFailed
 from migrate.ledger import Ledger
-
-REDO_FROM = "freeze"
-
-
-def steps_to_redo(kind: str) -> list[str]:
-    steps = [str(step) for step in steps_for(kind)]
-    return steps[steps.index(REDO_FROM) :]
+from migrate.model import PlannedService
 
 
 def roll_back(
     ledger: Ledger,
-    service: ServiceConfig,
+    name: str,
+    service: PlannedService,
     *,
     wave: int,
     run_id: str,
@@ -29,12 +25,12 @@ def roll_back(
 ) -> str:
     """Run the rollback hook and mark the service rolled back. Raises StepFailed."""
     detail = f"rolled back ({reason})"
-    command = service.hooks.rollback
+    command = service.hook("rollback")
     if command is not None:
         result = run_hook(
             command,
             {
-                "MIGRATE_SERVICE": service.name,
+                "MIGRATE_SERVICE": name,
                 "MIGRATE_STEP": "rollback",
                 "MIGRATE_WAVE": str(wave),
                 "MIGRATE_RUN": run_id,
@@ -44,19 +40,19 @@ def roll_back(
         )
         if not result.ok:
             message = f"rollback {result.describe()}: {result.output.strip()}".rstrip(": ")
-            ledger.set_service_state(service.name, "failed", "rollback", message)
+            ledger.set_service_state(name, "failed", "rollback", message)
             raise StepFailed(message)
         detail += f"; {result.describe()}"
-    ledger.rolled_back(service.name, steps_to_redo(service.kind))
+    ledger.rolled_back(name, kind(service.kind).steps_to_redo())
     ledger.audit(
         [
             AuditEvent(
                 "service.rollback",
-                service.name,
+                name,
                 project=service.project,
                 detail={"reason": reason, "run": run_id},
             )
         ]
     )
-    ledger.step_finished(run_id, service.name, "rollback", "done", detail)
+    ledger.step_finished(run_id, name, "rollback", "done", detail)
     return detail

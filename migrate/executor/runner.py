@@ -1,6 +1,6 @@
 """Run the saved plan: waves in order; the services of a wave in parallel up to a bound; in a
-wave, a service cuts over only after its dependencies did; a wave starts only when the one
-before is done.
+wave, a service freezes (and so cuts over) only after its dependencies are cut over; a wave
+starts only when the one before is done. The runner reads the plan and the ledger, nothing else.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from migrate.audit import AuditEvent
-from migrate.config import Inventory, ServiceConfig
 from migrate.executor.copy import Interrupted, Route
 from migrate.executor.progress import Progress
 from migrate.executor.rollback import roll_back
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
+from migrate.kinds import kind
 from migrate.ledger import Ledger, ServiceState
-from migrate.model import Plan
+from migrate.model import Plan, PlannedService
 from migrate.ports import Encryption
 from migrate.timeutil import parse_iso, seconds_since
 
@@ -57,7 +57,6 @@ class Runner:
     def __init__(
         self,
         plan: Plan,
-        inventory: Inventory,
         selected: set[str],
         ledger: Ledger,
         handlers: StepHandlers,
@@ -67,7 +66,6 @@ class Runner:
         on_wave_done: Callable[[int, list[str]], None] | None = None,
     ) -> None:
         self.plan = plan
-        self.inventory = inventory
         self.selected = selected
         self.ledger = ledger
         self.handlers = handlers
@@ -75,8 +73,8 @@ class Runner:
         self.settings = settings
         self.stop = stop
         self.on_wave_done = on_wave_done
-        self._configs = {s.name: s for s in inventory.services}
-        self._finished: dict[str, threading.Event] = {}
+        self._cut_over: dict[str, threading.Event] = {}
+        """Set when the service's cutover is done, or its run in this wave ended."""
         self._outcomes: dict[str, ServiceOutcome] = {}
 
     def run(self) -> RunOutcome:
@@ -103,8 +101,10 @@ class Runner:
         return outcome
 
     def _run_wave(self, wave: int, names: list[str]) -> None:
-        self._finished.update({name: threading.Event() for name in names})
+        self._cut_over.update({name: threading.Event() for name in names})
         pool: Executor
+        # submitted in execution order (dependencies first), so a service that waits for a
+        # dependency's cutover never holds the thread that dependency needs
         with ThreadPoolExecutor(
             max_workers=max(1, self.settings.parallel_services), thread_name_prefix="service"
         ) as pool:
@@ -114,31 +114,31 @@ class Runner:
 
     def _run_service(self, wave: int, name: str) -> None:
         try:
-            self._outcomes[name] = self._service_steps(wave, self._configs[name])
+            self._outcomes[name] = self._service_steps(wave, name)
         except Exception as error:  # a bug: the service fails, the run goes on
             message = f"internal error ({type(error).__name__}: {error}); please report it"
             self.ledger.set_service_state(name, "failed", None, message)
             self._outcomes[name] = ServiceOutcome(name, "failed", None, message)
         finally:
-            self._finished[name].set()
+            self._cut_over[name].set()
 
-    def _service_steps(self, wave: int, service: ServiceConfig) -> ServiceOutcome:
-        name = service.name
+    def _service_steps(self, wave: int, name: str) -> ServiceOutcome:
         record = self.ledger.service(name)
         if record.state == "done":
             return ServiceOutcome(name, "done", record.step, "already done")
         planned = self.plan.services[name]
+        spec = kind(planned.kind)
         for step in planned.steps:
             if step in record.done_steps:
                 continue
-            blocked = self._gate(service, step)
+            blocked = self._gate(name, planned, step)
             if blocked is not None:
                 return blocked
             self.ledger.set_service_state(name, "running", step)
             self.ledger.step_started(self.settings.run_id, name, step)
             self.progress.step(name, step, "started")
             try:
-                detail = self.handlers.run(self._context(wave, service, step))
+                detail = self.handlers.run(self._context(wave, name, step))
             except Interrupted:
                 self.ledger.step_finished(
                     self.settings.run_id, name, step, "started", "interrupted"
@@ -152,13 +152,14 @@ class Runner:
                 self.progress.step(name, step, "failed", message)
                 return ServiceOutcome(name, "failed", step, message)
             self.ledger.step_finished(self.settings.run_id, name, step, "done", detail)
-            if step == "cutover":
+            if step == spec.cutover_step:
+                self._cut_over[name].set()
                 self.ledger.audit(
                     [
                         AuditEvent(
                             "service.cutover",
                             name,
-                            project=service.project,
+                            project=planned.project,
                             detail={"run": self.settings.run_id},
                         )
                     ]
@@ -167,46 +168,81 @@ class Runner:
         self.ledger.set_service_state(name, "done", planned.steps[-1])
         return ServiceOutcome(name, "done", planned.steps[-1])
 
-    def _gate(self, service: ServiceConfig, step: str) -> ServiceOutcome | None:
+    def _gate(self, name: str, planned: PlannedService, step: str) -> ServiceOutcome | None:
         """Why the service cannot run ``step`` now (stop, dependencies, approval), or None."""
-        name = service.name
         if self.stop.is_set():
             self.ledger.set_service_state(name, "pending", step, "interrupted; apply resumes")
             return ServiceOutcome(name, "pending", step, "interrupted")
-        if step == "cutover":
-            waiting = self._dependencies_not_cut_over(service)
+        spec = kind(planned.kind)
+        if step == spec.freeze_step:
+            held = self._freeze_hold(name, planned, step)
+            if held is not None:
+                return held
+        if step == spec.cutover_step:
+            waiting = self._dependencies_not_cut_over(name, planned)
             if waiting:
-                message = f"cutover waits for {', '.join(waiting)} to be done first"
-                self.ledger.set_service_state(name, "pending", step, message)
-                return ServiceOutcome(name, "pending", step, message)
-            overrun = self._budget_overrun(service)
+                return self._hold(name, step, f"cutover waits for {_waiting(waiting)}")
+            overrun = self._budget_overrun(name, planned)
             if overrun is not None:
                 return overrun
-        if step in service.approval and not self.ledger.is_approved(name, step):
-            message = f"waiting for `migrate approve {name} {step}`"
-            self.ledger.step_finished(self.settings.run_id, name, step, "waiting-approval", message)
-            self.ledger.set_service_state(name, "waiting-approval", step, message)
-            self.progress.step(name, step, "waiting-approval", message)
-            return ServiceOutcome(name, "waiting-approval", step, message)
+        if step in planned.approval and not self.ledger.is_approved(name, step):
+            return self._wait_for_approval(
+                name, step, f"waiting for `migrate approve {name} {step}`"
+            )
         return None
 
-    def _budget_overrun(self, service: ServiceConfig) -> ServiceOutcome | None:
-        """Past the write-freeze budget before cutover: roll back, or hold for an approval
-        given after the budget ran out (an earlier approval does not count)."""
-        record = self.ledger.service(service.name)
-        budget = service.max_downtime
+    def _freeze_hold(self, name: str, planned: PlannedService, step: str) -> ServiceOutcome | None:
+        """No write freeze starts until its cutover can follow at once: every service it
+        depends on (in this wave too) is cut over, the gate on its cutover is open, and the
+        kind has nothing left to wait for. Human approval time is never write-freeze time."""
+        waiting = self._dependencies_not_cut_over(name, planned)
+        if waiting:
+            return self._hold(
+                name, step, f"write freeze waits for {_waiting(waiting)} (not frozen yet)"
+            )
+        cutover = kind(planned.kind).cutover_step
+        if cutover in planned.approval and not self.ledger.is_approved(name, cutover):
+            return self._wait_for_approval(
+                name,
+                step,
+                f"waiting for `migrate approve {name} {cutover}` before the write freeze "
+                "(approval time is not write-freeze time; not frozen yet)",
+            )
+        blocker = self.handlers.kind_steps(planned.kind).freeze_blocker(
+            self._context(self.ledger.service(name).wave, name, step)
+        )
+        if blocker is not None:
+            return self._hold(name, step, f"write freeze waits: {blocker} (not frozen yet)")
+        return None
+
+    def _hold(self, name: str, step: str, message: str) -> ServiceOutcome:
+        self.ledger.set_service_state(name, "pending", step, message)
+        self.progress.step(name, step, "waiting", message)
+        return ServiceOutcome(name, "pending", step, message)
+
+    def _wait_for_approval(self, name: str, step: str, message: str) -> ServiceOutcome:
+        self.ledger.step_finished(self.settings.run_id, name, step, "waiting-approval", message)
+        self.ledger.set_service_state(name, "waiting-approval", step, message)
+        self.progress.step(name, step, "waiting-approval", message)
+        return ServiceOutcome(name, "waiting-approval", step, message)
+
+    def _budget_overrun(self, name: str, planned: PlannedService) -> ServiceOutcome | None:
+        """Past the write-freeze budget before cutover: roll back, or go on when the cutover
+        was approved (before the freeze, or after the budget ran out), else hold for it."""
+        record = self.ledger.service(name)
+        budget = planned.max_downtime_seconds
         if budget is None or record.freeze_started_at is None:
             return None
         elapsed = seconds_since(record.freeze_started_at)
         if elapsed <= budget:
             return None
-        name = service.name
         reason = f"the write freeze has lasted {elapsed:.0f} s, over the {budget} s budget"
-        if service.on_budget_exceeded == "rollback":
+        if planned.on_budget_exceeded == "rollback":
             try:
                 detail = roll_back(
                     self.ledger,
-                    service,
+                    name,
+                    planned,
                     wave=record.wave,
                     run_id=self.settings.run_id,
                     state_url=self.settings.state_url,
@@ -217,59 +253,65 @@ class Runner:
                 return ServiceOutcome(name, "failed", "rollback", str(failure))
             self.progress.step(name, "rollback", "done", detail)
             return ServiceOutcome(name, "rolled-back", "rollback", detail)
-        approved = self.ledger.approval_time(name, "cutover")
-        ran_out = parse_iso(record.freeze_started_at).timestamp() + budget
-        if approved is not None and parse_iso(approved).timestamp() > ran_out:
-            return None
+        cutover = kind(planned.kind).cutover_step
+        approved = self.ledger.approval_time(name, cutover)
+        if approved is not None:
+            ran_out = parse_iso(record.freeze_started_at).timestamp() + budget
+            gated = cutover in planned.approval
+            if gated or parse_iso(approved).timestamp() > ran_out:
+                return None
         message = (
-            f"{reason}: `migrate approve {name} cutover` to cut over anyway, "
+            f"{reason}: `migrate approve {name} {cutover}` to cut over anyway, "
             f"or `migrate rollback {name}`"
         )
-        self.ledger.step_finished(
-            self.settings.run_id, name, "cutover", "waiting-approval", message
-        )
-        self.ledger.set_service_state(name, "waiting-approval", "cutover", message)
-        self.progress.step(name, "cutover", "waiting-approval", message)
-        return ServiceOutcome(name, "waiting-approval", "cutover", message)
+        return self._wait_for_approval(name, cutover, message)
 
-    def _dependencies_not_cut_over(self, service: ServiceConfig) -> list[str]:
-        unit = next((set(u.services) for u in self.plan.units if service.name in u.services), set())
-        waiting = []
-        for dependency in service.depends_on:
+    def _dependencies_not_cut_over(
+        self, name: str, planned: PlannedService
+    ) -> list[tuple[str, str]]:
+        """(dependency, its state) of each dependency not cut over; waits for those of this
+        wave to reach their cutover (or to stop) first. A cycle's members cut over together."""
+        unit = next((set(u.services) for u in self.plan.units if name in u.services), set())
+        waiting: list[tuple[str, str]] = []
+        for dependency in planned.depends_on:
             if dependency in unit:
-                continue  # a cycle cuts over together
-            event = self._finished.get(dependency)
+                continue
+            event = self._cut_over.get(dependency)
             if event is not None:
                 event.wait()
-            if self.ledger.service(dependency).state != "done":
-                waiting.append(dependency)
+            record = self.ledger.service(dependency)
+            cutover = kind(self.plan.services[dependency].kind).cutover_step
+            if cutover not in record.done_steps or record.state == "rolled-back":
+                waiting.append((dependency, record.state))
         return waiting
 
-    def _context(self, wave: int, service: ServiceConfig, step: str) -> StepContext:
-        planned = self.plan.services[service.name]
+    def _context(self, wave: int, name: str, step: str) -> StepContext:
+        planned = self.plan.services[name]
         route = None
-        if planned.bucket is not None and planned.container is not None:
-            target = self.inventory.target
-            route = Route(
-                service.name,
-                planned.container,
-                planned.bucket,
-                Encryption(target.encryption, target.kms_key_id),
-                project=service.project,
+        target = self.plan.target
+        if planned.container is not None and planned.bucket is not None:
+            encryption = (
+                Encryption(target.encryption, target.kms_key_id)
+                if target is not None
+                else Encryption("AES256")
             )
-        tags = {"hdh-service": service.name, "hdh-managed-by": "hdh-migrate"}
-        if service.project:
-            tags["hdh-project"] = service.project
+            route = Route(
+                name, planned.container, planned.bucket, encryption, project=planned.project
+            )
         return StepContext(
-            service=service,
+            name=name,
+            service=planned,
             step=step,
             wave=wave,
             run_id=self.settings.run_id,
             state_url=self.settings.state_url,
             route=route,
-            prefix=planned.prefix,
             hook_timeout=self.settings.hook_timeout,
-            tags=tags,
-            verify_level=planned.verify,
-            propagate_deletes=planned.propagate_deletes,
+            target_features=target.features if target is not None else None,
         )
+
+
+def _waiting(waiting: list[tuple[str, str]]) -> str:
+    """``portal (failed), identity (pending)`` to be cut over first."""
+    listed = ", ".join(f"{name} ({state})" for name, state in waiting)
+    return f"{listed} to be cut over first"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from migrate.config import Inventory
+from migrate.endpoints import EndpointRefused, parse_endpoint
 from migrate.inventory.yamlsrc import Path
 from migrate.naming import azure_container_problem, bucket_problem, derive_bucket
 from migrate.presets import PRESETS
+from migrate.providers import SOURCES, target_provider
 
 Finding = tuple[Path, str]
 
@@ -74,7 +75,8 @@ def _container_findings(
     data: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
 ) -> Iterator[Finding]:
     source = data.get("source")
-    if not isinstance(source, dict) or source.get("provider") != "azure":
+    provider = SOURCES.get(str(source.get("provider"))) if isinstance(source, dict) else None
+    if provider is None or not provider.azure_container_names:
         return
     for index, container in _containers(entries):
         problem = azure_container_problem(container)
@@ -125,17 +127,21 @@ def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
     for side, url in (("source", inventory.source.endpoint), ("target", inventory.target.endpoint)):
         if url is None:
             continue
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parse_endpoint(url)
+        except EndpointRefused as refused:
             yield (
                 (side, "endpoint"),
-                (f"endpoint '{url}' is not an http(s) URL with a host (e.g. https://host:443)"),
+                (
+                    f"endpoint {url!r} is refused: {refused}; give one absolute URL such as "
+                    "https://host:443"
+                ),
             )
 
 
 def _preset_findings(inventory: Inventory) -> Iterator[Finding]:
     target = inventory.target
-    if target.provider != "s3":
+    if not target_provider(target.provider).network:
         return
     preset = PRESETS[target.preset]
     if target.endpoint is None and preset.endpoint_template is None:

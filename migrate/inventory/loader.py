@@ -27,6 +27,7 @@ from migrate.inventory.interpolate import (
 from migrate.inventory.secrets import find_inline_secrets
 from migrate.inventory.translate import translate_validation_error
 from migrate.inventory.yamlsrc import LineIndex, Path, load_yaml
+from migrate.providers import target_provider
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def _dotted(path: Path) -> str:
 
 def _warnings(inventory: Inventory, insecure: bool) -> list[str]:
     warnings: list[str] = []
-    if inventory.target.provider == "s3" and inventory.policy.allowed_regions is None:
+    network = target_provider(inventory.target.provider).network
+    if network and inventory.policy.allowed_regions is None:
         warnings.append("policy.allowed_regions is not set: the target location is not checked")
     if insecure:
         warnings.append("--insecure: plain-http endpoints outside loopback are accepted")

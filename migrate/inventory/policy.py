@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 from migrate.config import Inventory
 from migrate.inventory.yamlsrc import Path
-from migrate.presets import PRESETS, QUALIFIED_REGIONS
+from migrate.presets import PRESETS
+from migrate.providers import target_provider
 
 Finding = tuple[Path, str]
 
@@ -28,7 +29,7 @@ def is_loopback_host(host: str | None) -> bool:
 def resolved_target_endpoint(inventory: Inventory) -> str | None:
     """The explicit target endpoint, or the one the preset derives from the region."""
     target = inventory.target
-    if target.provider != "s3":
+    if not target_provider(target.provider).network:
         return None
     return target.endpoint or PRESETS[target.preset].endpoint_for(target.region)
 
@@ -67,7 +68,7 @@ def policy_findings(inventory: Inventory, insecure: bool) -> Iterator[Finding]:
 def _region_findings(inventory: Inventory) -> Iterator[Finding]:
     allowed = inventory.policy.allowed_regions
     region = inventory.target.region
-    if inventory.target.provider != "s3" or allowed is None or region is None:
+    if not target_provider(inventory.target.provider).network or allowed is None or not region:
         return
     if region not in allowed:
         yield (
@@ -132,10 +133,10 @@ def _allowlist_findings(inventory: Inventory) -> Iterator[Finding]:
 
 def _qualification_findings(inventory: Inventory) -> Iterator[Finding]:
     target = inventory.target
-    if not inventory.policy.require_qualified or target.provider != "s3":
+    if not inventory.policy.require_qualified or not target_provider(target.provider).network:
         return
     preset = PRESETS[target.preset]
-    regions = QUALIFIED_REGIONS.get(preset.name)
+    regions = preset.qualified_regions
     if not preset.qualified:
         yield (
             ("target", "preset"),

@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 from migrate import __version__
 from migrate.config import Inventory, ServiceConfig
 from migrate.inventory.loader import LoadedInventory
-from migrate.model import Plan, PlannedService, PlannedUnit, PlannedWave
+from migrate.model import (
+    Plan,
+    PlannedPolicy,
+    PlannedService,
+    PlannedUnit,
+    PlannedWave,
+)
 from migrate.planner.graph import Condensed, condense, dependency_graph
+from migrate.planner.sides import planned_source, planned_target
 from migrate.planner.waves import Limits, Schedule, schedule
 
 
@@ -34,7 +41,21 @@ def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
             service.name: _planned_service(inventory, service, wave_of[service.name])
             for service in sorted(inventory.services, key=lambda s: s.name)
         },
+        source=planned_source(inventory),
+        target=planned_target(inventory),
+        policy=_planned_policy(inventory),
         warnings=[*loaded.warnings, *scheduled.warnings],
+    )
+
+
+def _planned_policy(inventory: Inventory) -> PlannedPolicy:
+    policy = inventory.policy
+    return PlannedPolicy(
+        hook_timeout_seconds=policy.hook_timeout,
+        retry_attempts=policy.retry_attempts,
+        retry_max_seconds=policy.retry_max_time,
+        bandwidth=policy.bandwidth,
+        decommission_notice_seconds=policy.decommission_notice,
     )
 
 
@@ -87,4 +108,14 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         approval=list(service.approval),
         propagate_deletes=data.propagate_deletes if data else False,
         verify=data.verify if data else "hash",
+        hooks=service.hooks.by_step(),
+        on_budget_exceeded=service.on_budget_exceeded,
+        tags=_tags(service) if data else {},
     )
+
+
+def _tags(service: ServiceConfig) -> dict[str, str]:
+    tags = {"hdh-service": service.name, "hdh-managed-by": "hdh-migrate"}
+    if service.project:
+        tags["hdh-project"] = service.project
+    return tags

@@ -13,7 +13,7 @@ from migrate.errors import PermanentStorageError, TransientStorageError
 from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
-from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
+from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, SOURCE_MODIFIED_KEY, modified_stamp
 from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
@@ -320,3 +320,23 @@ def test_small_copies_never_wait_for_the_memory_of_large_ones(source, target, st
     engine.close()
     assert not stuck, "the small copy waited for the large one's memory"
     assert results == {"small": "done", "large": "done"}
+
+
+def test_listed_then_claimed_object_keeps_its_source_time(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
+    """Ingest a real listing page into the real ledger, claim it, copy it: the task the claim
+    hands out carries the listing's Last-Modified, and the copy writes it as metadata (a task
+    built by hand could not see that the claim dropped it)."""
+    source.add("src", "dated.csv", b"a,b\n1,2\n")
+    page = source.list_page("src", "", None)
+    generation = store.begin_listing("svc-data")
+    store.ingest_listing("svc-data", generation, page.objects, page.next_marker)
+    (task,) = store.claim("svc-data", 10)
+    listed = page.objects[0].last_modified
+    assert listed is not None
+    assert task.last_modified == listed.isoformat()
+    result = copier(source, target, store).copy(ROUTE, task)
+    assert result.status == "done"
+    metadata = target.buckets["dst"]["dated.csv"].info.attributes.metadata
+    assert metadata[SOURCE_MODIFIED_KEY] == listed.isoformat()

@@ -41,7 +41,7 @@ def _freeze(tmp_path: Path, **options: Any) -> tuple[str, CountingSource]:
         mover = ObjectMover(
             source, store, Copier(source, target, store), pool, NullProgress(), workers=2
         )
-        context = step_context(inventory.services[0], "freeze", ROUTE)
+        context = step_context(inventory, "svc-data", "freeze", ROUTE)
         detail = StepHandlers(store, target, mover).run(context)
     return detail, source
 

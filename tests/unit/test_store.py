@@ -68,13 +68,14 @@ def test_a_version_3_ledger_is_upgraded_in_place(store: Store) -> None:
     with store.tx() as c:
         for column in ("target_modified", "target_sse"):
             c.execute(text(f"ALTER TABLE objects DROP COLUMN {column}"))
+        c.execute(text("ALTER TABLE services DROP COLUMN route"))
         c.execute(meta.update().values(value="3"))
     store.engine.dispose()
     with pytest.raises(StateError, match="run `migrate apply` once to upgrade"):
         Store.open(url, readonly=True)
     upgraded = Store.open(url)
     with upgraded.tx() as c:
-        assert c.execute(text("SELECT value FROM migrate_meta")).scalar() == "4"
+        assert c.execute(text("SELECT value FROM migrate_meta")).scalar() == "5"
         assert c.execute(text("SELECT key, target_modified, target_sse FROM objects")).all() == [
             ("a", None, None)
         ]

@@ -1,0 +1,201 @@
+"""The plan is the whole truth (local folders, no server): an edited plan is never run, one
+state database holds one route per service, and write freezes wait for what must come first."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "MIGRATE_STATE_URL"},
+    )
+
+
+def _inventory(tmp_path: Path, services: list[dict[str, Any]], name: str = "inventory") -> Path:
+    document = {
+        "version": 1,
+        "name": "local-hub",
+        "source": {"provider": "local", "path": str(tmp_path / "src")},
+        "target": {"provider": "local", "path": str(tmp_path / "dst")},
+        "policy": {"pilot_wave": False},
+        "services": services,
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _store(container: str) -> dict[str, Any]:
+    return {"name": "alpha-data", "kind": "object-store", "data": {"container": container}}
+
+
+def _seed(tmp_path: Path, *containers: str) -> None:
+    for container in containers:
+        folder = tmp_path / "src" / container
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(3):
+            (folder / f"{index}.csv").write_bytes(f"{container},{index}\n".encode())
+
+
+def _plan(tmp_path: Path, inventory: Path, out: str = "plan.json") -> Path:
+    result = _run("plan", inventory.name, "-o", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path / out
+
+
+def _edit(plan: Path, change: Edit) -> None:
+    data = json.loads(plan.read_text())
+    change(data)
+    plan.write_text(json.dumps(data, indent=2))
+
+
+def _service(data: dict[str, Any]) -> dict[str, Any]:
+    service: dict[str, Any] = data["services"]["alpha-data"]
+    return service
+
+
+EDITS: dict[str, tuple[Edit, str]] = {
+    "bucket": (lambda d: _service(d).update(bucket="other-project"), "services.alpha-data.bucket"),
+    "container": (lambda d: _service(d).update(container="bravo"), "services.alpha-data.container"),
+    "prefix": (lambda d: _service(d).update(prefix="2026/"), "services.alpha-data.prefix"),
+    "steps": (
+        lambda d: _service(d)["steps"].append("exfiltrate"),
+        "services.alpha-data.steps",
+    ),
+    "verify": (lambda d: _service(d).update(verify="listing"), "services.alpha-data.verify"),
+    "deletes": (
+        lambda d: _service(d).update(propagate_deletes=True),
+        "services.alpha-data.propagate_deletes",
+    ),
+    "hook": (
+        lambda d: _service(d)["hooks"].update(cutover="curl evil.invalid"),
+        "services.alpha-data.hooks.cutover",
+    ),
+    "wave": (lambda d: _service(d).update(wave=2), "services.alpha-data.wave"),
+    "unknown field": (
+        lambda d: _service(d).update(delete_everything=True),
+        "services.alpha-data.delete_everything",
+    ),
+    "encryption": (lambda d: d["target"].update(encryption="none"), "target.encryption"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_edited_plan_is_refused_before_anything_is_recorded(tmp_path: Path, edit: str) -> None:
+    _seed(tmp_path, "alpha", "bravo")
+    plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
+    change, field = EDITS[edit]
+    _edit(plan, change)
+    for args in (["--dry-run"], ["--yes"]):
+        result = _run("apply", "plan.json", *args, cwd=tmp_path)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert field in result.stderr
+        assert "edited by hand is never run" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "dst").exists()
+    assert _recorded(tmp_path) == {"plans": 0, "runs": 0, "services": 0, "steps": 0}
+
+
+def _recorded(tmp_path: Path) -> dict[str, int]:
+    database = tmp_path / ".migrate" / "state.db"
+    tables = ("plans", "runs", "services", "steps")
+    if not database.exists():
+        return dict.fromkeys(tables, 0)
+    with sqlite3.connect(database) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in tables
+        }
+
+
+def test_only_created_at_may_differ_and_an_older_plan_file_still_runs(tmp_path: Path) -> None:
+    _seed(tmp_path, "alpha")
+    plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
+
+    def older(data: dict[str, Any]) -> None:
+        data["created_at"] = "2026-11-28T12:00:00Z"
+        for key in ("source", "target", "policy"):
+            del data[key]
+        for service in data["services"].values():
+            for key in ("hooks", "tags", "on_budget_exceeded"):
+                del service[key]
+
+    _edit(plan, older)
+    result = _run("apply", "plan.json", "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    copied = sorted(p.name for p in (tmp_path / "dst" / "alpha").glob("*.csv"))
+    assert copied == ["0.csv", "1.csv", "2.csv"]
+
+
+def _status(tmp_path: Path) -> dict[str, Any]:
+    result = _run("status", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    status: dict[str, Any] = json.loads(result.stdout)
+    return status
+
+
+def test_another_route_under_the_same_name_is_refused(tmp_path: Path) -> None:
+    _seed(tmp_path, "alpha", "bravo")
+    first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
+    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
+    for args in (["--dry-run"], ["--yes"]):
+        result = _run("apply", second.name, *args, cwd=tmp_path)
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert "service 'alpha-data'" in result.stderr
+        assert "container 'alpha'" in result.stderr
+        assert "container 'bravo'" in result.stderr
+        assert "bucket 'bravo'" in result.stderr
+    assert not (tmp_path / "dst" / "bravo").exists()
+    assert _status(tmp_path)["services"]["alpha-data"]["objects_done"] == 3
+
+
+def test_a_route_with_no_work_recorded_may_change(tmp_path: Path) -> None:
+    """A dry run records no work: fixing the inventory after it is not a route change."""
+    _seed(tmp_path, "alpha", "bravo")
+    first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
+    assert _run("apply", first.name, "--dry-run", cwd=tmp_path).returncode == 0
+    second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
+    result = _run("apply", second.name, "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "dst" / "bravo" / "0.csv").exists()
+
+
+def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
+    """A ledger written before routes were recorded: same container and bucket go on, another
+    container under the same name is refused."""
+    _seed(tmp_path, "alpha", "bravo")
+    first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
+    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    database = tmp_path / ".migrate" / "state.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("ALTER TABLE services DROP COLUMN route")
+        connection.execute("UPDATE migrate_meta SET value = '4' WHERE key = 'schema_version'")
+    second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
+    refused = _run("apply", second.name, "--yes", cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "container 'alpha'" in refused.stderr
+    again = _run("apply", first.name, "--yes", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    with sqlite3.connect(database) as connection:
+        (route,) = connection.execute("SELECT route FROM services").fetchone()
+    assert json.loads(route)["container"] == "alpha"

@@ -14,7 +14,14 @@ from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, SOURCE_MODIFIED_KEY, modified_stamp
-from migrate.ports import Encryption, ObjectAttributes, TargetCapabilities
+from migrate.ports import (
+    Encryption,
+    ObjectAttributes,
+    ObjectInfo,
+    Payload,
+    TargetCapabilities,
+    WriteResult,
+)
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
 
@@ -61,7 +68,9 @@ def copier(
     )
 
 
-def test_single_put_copies_bytes_attributes_and_hashes(source, target, store) -> None:
+def test_single_put_copies_bytes_attributes_and_hashes(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     body = os.urandom(3 * KiB)
     attributes = ObjectAttributes(
         content_type="text/csv", cache_control="no-cache", metadata={"Origin": "HDH"}
@@ -81,14 +90,18 @@ def test_single_put_copies_bytes_attributes_and_hashes(source, target, store) ->
     assert stored.encryption == "AES256"
 
 
-def test_without_source_md5_the_proof_is_the_target_md5(source, target, store) -> None:
+def test_without_source_md5_the_proof_is_the_target_md5(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "blocks", b"x" * 100, md5=False)
     result = copier(source, target, store).copy(ROUTE, task_for(source, "blocks"))
     assert result.status == "done"
     assert result.proof == "target-md5"
 
 
-def test_multipart_in_parts_sized_by_the_limits(source, target, store) -> None:
+def test_multipart_in_parts_sized_by_the_limits(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     body = os.urandom(19 * KiB)
     source.add("src", "big", body)
     c = copier(source, target, store)
@@ -113,7 +126,9 @@ def test_part_size_follows_max_parts() -> None:
         c.part_size_for(6 * 1024**4)
 
 
-def test_multipart_resumes_from_listed_parts(source, target, store) -> None:
+def test_multipart_resumes_from_listed_parts(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     """A crashed run left an upload with part 1 on the target: only parts 2.. are sent."""
     body = os.urandom(3 * 1024 * 1024 + 10)
     source.add("src", "big", body)
@@ -130,7 +145,7 @@ def test_multipart_resumes_from_listed_parts(source, target, store) -> None:
     assert store.upload_of("svc-data", "big") is None
 
 
-def test_a_lost_upload_starts_again(source, target, store) -> None:
+def test_a_lost_upload_starts_again(source: FakeSource, target: FakeTarget, store: Store) -> None:
     body = os.urandom(20 * KiB)
     source.add("src", "big", body)
     store.record_upload("svc-data", "big", "expired-upload", 1024 * 1024)
@@ -139,7 +154,9 @@ def test_a_lost_upload_starts_again(source, target, store) -> None:
     assert target.body("dst", "big") == body
 
 
-def test_a_permanent_failure_aborts_the_upload(source, target, store) -> None:
+def test_a_permanent_failure_aborts_the_upload(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "big", os.urandom(20 * KiB))
     target.faults.inject("complete_multipart", PermanentStorageError("InvalidPart"), at=[1])
     result = copier(source, target, store).copy(ROUTE, task_for(source, "big"))
@@ -148,7 +165,9 @@ def test_a_permanent_failure_aborts_the_upload(source, target, store) -> None:
     assert store.upload_of("svc-data", "big") is None
 
 
-def test_transient_errors_are_retried_with_backoff(source, target, store) -> None:
+def test_transient_errors_are_retried_with_backoff(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"data")
     target.faults.inject("put", TransientStorageError("SlowDown"), at=[1, 2])
     sleeps = Sleeps()
@@ -158,7 +177,7 @@ def test_transient_errors_are_retried_with_backoff(source, target, store) -> Non
     assert len(sleeps) == 2
 
 
-def test_retry_after_is_honoured(source, target, store) -> None:
+def test_retry_after_is_honoured(source: FakeSource, target: FakeTarget, store: Store) -> None:
     source.add("src", "k", b"data")
     target.faults.inject("put", TransientStorageError("SlowDown", retry_after=7.5), at=[1])
     sleeps = Sleeps()
@@ -166,7 +185,7 @@ def test_retry_after_is_honoured(source, target, store) -> None:
     assert sleeps == [7.5]
 
 
-def test_retries_are_bounded(source, target, store) -> None:
+def test_retries_are_bounded(source: FakeSource, target: FakeTarget, store: Store) -> None:
     source.add("src", "k", b"data")
     target.faults.inject("put", TransientStorageError("503"), at=range(1, 100))
     result = copier(source, target, store, attempts=3).copy(ROUTE, task_for(source, "k"))
@@ -174,7 +193,9 @@ def test_retries_are_bounded(source, target, store) -> None:
     assert "gave up after 3 attempts" in (result.error or "")
 
 
-def test_permanent_errors_fail_at_once(source, target, store) -> None:
+def test_permanent_errors_fail_at_once(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"data")
     target.faults.inject("put", PermanentStorageError("AccessDenied"), at=[1])
     sleeps = Sleeps()
@@ -184,7 +205,9 @@ def test_permanent_errors_fail_at_once(source, target, store) -> None:
     assert sleeps == []
 
 
-def test_a_target_that_stores_other_bytes_is_caught(source, target, store) -> None:
+def test_a_target_that_stores_other_bytes_is_caught(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"precious")
     target.corrupt_keys.add("k")
     result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
@@ -192,7 +215,9 @@ def test_a_target_that_stores_other_bytes_is_caught(source, target, store) -> No
     assert "bytes" in (result.error or "")
 
 
-def test_every_write_is_checked_by_a_head_whose_answer_is_recorded(source, target, store) -> None:
+def test_every_write_is_checked_by_a_head_whose_answer_is_recorded(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"precious")
     result = copier(source, target, store).copy(ROUTE, task_for(source, "k"))
     assert result.status == "done"
@@ -203,13 +228,24 @@ def test_every_write_is_checked_by_a_head_whose_answer_is_recorded(source, targe
     assert result.target_sse == seen.encryption
 
 
-def test_source_md5_metadata_rewritten_on_the_way_is_caught(source, target, store) -> None:
+def test_source_md5_metadata_rewritten_on_the_way_is_caught(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"precious")
     original = target.put
 
-    def put_with_other_metadata(bucket, key, body, md5, attributes, encryption):  # type: ignore[no-untyped-def]
+    def put_with_other_metadata(
+        bucket: str,
+        key: str,
+        body: Payload,
+        md5_hex: str,
+        attributes: ObjectAttributes,
+        encryption: Encryption,
+    ) -> WriteResult:
         metadata = {**attributes.metadata, "migrate-source-md5": "0" * 32}
-        return original(bucket, key, body, md5, replace(attributes, metadata=metadata), encryption)
+        return original(
+            bucket, key, body, md5_hex, replace(attributes, metadata=metadata), encryption
+        )
 
     target.put = put_with_other_metadata  # type: ignore[method-assign]
     result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
@@ -217,7 +253,9 @@ def test_source_md5_metadata_rewritten_on_the_way_is_caught(source, target, stor
     assert "source-MD5 metadata differs" in (result.error or "")
 
 
-def test_an_answer_silent_on_encryption_is_checked_by_a_head(source, target, store) -> None:
+def test_an_answer_silent_on_encryption_is_checked_by_a_head(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"precious")
     target.ignore_encryption = True
     result = copier(source, target, store).copy(ROUTE, task_for(source, "k"))
@@ -226,7 +264,9 @@ def test_an_answer_silent_on_encryption_is_checked_by_a_head(source, target, sto
     assert target.faults.calls["head"] == 1
 
 
-def test_short_reads_are_retried_then_failed(source, target, store) -> None:
+def test_short_reads_are_retried_then_failed(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"0123456789" * 10)
     source.short_reads.add("k")
     result = copier(source, target, store, attempts=2).copy(ROUTE, task_for(source, "k"))
@@ -235,7 +275,9 @@ def test_short_reads_are_retried_then_failed(source, target, store) -> None:
     assert "k" not in target.buckets["dst"]
 
 
-def test_a_source_changed_since_listing_is_not_copied(source, target, store) -> None:
+def test_a_source_changed_since_listing_is_not_copied(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     source.add("src", "k", b"old")
     task = task_for(source, "k")
     source.add("src", "k", b"new!")
@@ -245,14 +287,16 @@ def test_a_source_changed_since_listing_is_not_copied(source, target, store) -> 
     assert source.faults.calls.get("open") == 1  # not retried with a stale listing
 
 
-def test_a_source_changed_while_read_is_not_done(source, target, store) -> None:
+def test_a_source_changed_while_read_is_not_done(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     """A long (multipart) read asks the source again at its end."""
     source.add("src", "k", b"x" * 20 * KiB)
     task = task_for(source, "k")
 
     original_head = source.head
 
-    def head_after_change(container: str, key: str):  # type: ignore[no-untyped-def]
+    def head_after_change(container: str, key: str) -> ObjectInfo | None:
         source.add("src", "k", b"y" * 20 * KiB)  # a writer replaced it while we were reading
         return original_head(container, key)
 
@@ -277,7 +321,13 @@ def test_a_source_changed_while_read_is_not_done(source, target, store) -> None:
     ],
 )
 def test_objects_that_cannot_be_copied_faithfully(
-    source, target, store, key, metadata, tier, fragment
+    source: FakeSource,
+    target: FakeTarget,
+    store: Store,
+    key: str,
+    metadata: dict[str, str],
+    tier: str | None,
+    fragment: str,
 ) -> None:
     source.add("src", key, b"1", attributes=ObjectAttributes(metadata=metadata), tier=tier)
     result = copier(source, target, store).copy(ROUTE, task_for(source, key))
@@ -286,7 +336,9 @@ def test_objects_that_cannot_be_copied_faithfully(
     assert target.mutations == []
 
 
-def test_small_copies_never_wait_for_the_memory_of_large_ones(source, target, store) -> None:
+def test_small_copies_never_wait_for_the_memory_of_large_ones(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
     """A large upload whose part fills the whole budget is stuck at the target: a small
     object is still copied, from the reserve kept for small objects."""
     source.add("src", "large", os.urandom(20 * KiB))
@@ -296,10 +348,12 @@ def test_small_copies_never_wait_for_the_memory_of_large_ones(source, target, st
     entered, release = threading.Event(), threading.Event()
     upload_part = target.upload_part
 
-    def stuck_upload_part(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def stuck_upload_part(
+        bucket: str, key: str, upload_id: str, number: int, body: Payload, md5_hex: str
+    ) -> str:
         entered.set()
         release.wait(30)
-        return upload_part(*args, **kwargs)
+        return upload_part(bucket, key, upload_id, number, body, md5_hex)
 
     target.upload_part = stuck_upload_part  # type: ignore[method-assign]
     results: dict[str, str] = {}

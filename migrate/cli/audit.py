@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from migrate.audit import verify_chain
-from migrate.cli.app import StateOption, app, guard, state_url, stdout_console, write_atomically
-from migrate.cli.wiring import audit_key
+from migrate.cli.root import StateOption, app, guard, state_url, stdout_console, write_atomically
 from migrate.errors import ExitCode
 
 audit_app = typer.Typer(help="Check or export the hash-chained audit log.", no_args_is_help=True)
@@ -23,6 +19,10 @@ app.add_typer(audit_app, name="audit")
 def audit_verify_cmd(state: StateOption = None) -> None:
     """Check the chain; exit 1 naming the first event that is edited, missing, out of order,
     inserted or (with MIGRATE_AUDIT_HMAC_KEY) wrongly signed."""
+    from rich.text import Text
+
+    from migrate.audit import verify_chain
+    from migrate.cli.wiring import audit_key
     from state.store import Store
 
     with guard():
@@ -60,6 +60,10 @@ def audit_export_cmd(
     state: StateOption = None,
 ) -> None:
     """Export the audit log (JSON lines, one event per line, with its hash and signature)."""
+    import json
+
+    from rich.text import Text
+
     from state.store import Store
 
     with guard():

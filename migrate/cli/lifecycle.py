@@ -7,26 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
-from migrate.cli.wiring import (
-    build_target,
-    holder_alive,
-    identity,
-    open_store,
-    secrets_environment,
-)
-from migrate.commands.evidence import evidence_folder
-from migrate.commands.lifecycle import decommission, rollback, verify
-from migrate.commands.loading import LoadedPlan, load_plan
+from migrate.cli.root import StateOption, app, guard, read_input, state_url, stdout_console
 from migrate.errors import ExitCode, InvalidInput
-from migrate.executor.retry import RetryPolicy
-from migrate.ledger import LockInfo
-from migrate.timeutil import now_iso
 
 if TYPE_CHECKING:
+    from migrate.commands.loading import LoadedPlan
+    from migrate.ledger import LockInfo
     from state.store import Store
 
 InventoryOption = Annotated[
@@ -40,6 +27,7 @@ def _applied(store: Store, inventory: Path | None, insecure: bool) -> LoadedPlan
     if found is None:
         raise InvalidInput("no plan has been applied with this state database yet")
     from migrate import planfile
+    from migrate.commands.loading import load_plan
 
     plan = planfile.loads(found[1], "the applied plan")
     path = inventory or Path(plan.inventory)
@@ -71,6 +59,13 @@ def verify_cmd(
     state: StateOption = None,
 ) -> None:
     """Compare source and target again for the applied plan; exit 1 names every difference."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from migrate.cli.wiring import build_target, identity, open_store, secrets_environment
+    from migrate.commands.evidence import evidence_folder
+    from migrate.commands.lifecycle import verify
+    from migrate.executor.retry import RetryPolicy
     from state.engine import sqlite_path
 
     with guard():
@@ -131,6 +126,10 @@ def verify_cmd(
 
 
 def _lock(url: str, operator: str | None) -> tuple[LockInfo, str]:
+    from migrate.cli.wiring import identity
+    from migrate.ledger import LockInfo
+    from migrate.timeutil import now_iso
+
     who = identity(url, operator)
     stamp = now_iso()
     return LockInfo(
@@ -149,6 +148,10 @@ def rollback_cmd(
     state: StateOption = None,
 ) -> None:
     """Undo a cutover that has not been decommissioned (runs the rollback hook)."""
+    from rich.text import Text
+
+    from migrate.cli.wiring import holder_alive, open_store
+    from migrate.commands.lifecycle import rollback
 
     with guard():
         url = state_url(state)
@@ -189,6 +192,10 @@ def decommission_cmd(
     state: StateOption = None,
 ) -> None:
     """Retire the source side: only verified, approved and past the notice period."""
+    from rich.text import Text
+
+    from migrate.cli.wiring import identity, open_store
+    from migrate.commands.lifecycle import decommission
 
     with guard():
         url = state_url(state)

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
-from migrate.cli.app import (
+from migrate.cli.root import (
     StateOption,
     app,
     guard,
@@ -45,6 +44,8 @@ def plan_cmd(
     state: StateOption = None,
 ) -> None:
     """Validate the inventory, build the dependency graph and compute the waves."""
+    from rich.text import Text
+
     from migrate import planfile
     from migrate.commands.plan import plan
     from migrate.views.plan_graph import to_dot, to_mermaid

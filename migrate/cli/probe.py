@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from migrate.cli.app import StateOption, app, guard, read_input, state_url, stdout_console
-from migrate.cli.wiring import build_target, open_store, s3_settings, secrets_environment
+from migrate.cli.root import StateOption, app, guard, read_input, state_url, stdout_console
 from migrate.errors import ExitCode
 
 
@@ -26,6 +23,10 @@ def probe_cmd(
     """Check what the target really does (sizes, checksums, encryption, multipart) with canary
     objects in a scratch prefix, and record it; apply refuses a target that contradicts its
     preset."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from migrate.cli.wiring import build_target, open_store, s3_settings, secrets_environment
     from migrate.commands.probe import run_probe
     from migrate.inventory.loader import load_inventory
 

@@ -1,8 +1,13 @@
-"""The typer app and what every command shares: the composition root.
+"""The root of the typer app and what every command shares: the composition root.
 
 The CLI is the only place that reads files and environment variables, builds adapters and
 the state store, renders results and maps errors to exit codes. Commands themselves are plain
 functions in ``migrate.commands``.
+
+Kept light on purpose (typer and the standard library): each command module registers on
+``app`` and imports what its command needs when it runs, so ``migrate status --help`` loads
+neither rich's tables, SQLAlchemy nor an SDK. ``migrate.cli.app`` is the app with every
+command registered.
 """
 
 from __future__ import annotations
@@ -13,15 +18,17 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from migrate import __version__
+from migrate.cli.arguments import DEFAULT_STATE_URL, resolve_state_url
+from migrate.cli.registry import version_line
 from migrate.errors import ExitCode, InvalidInput, MigrateError
 from migrate.redact import configure_logging, redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="migrate",
@@ -31,7 +38,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DEFAULT_STATE_URL = "sqlite:///.migrate/state.db"
 StateOption = Annotated[
     str | None,
     typer.Option(
@@ -52,6 +58,8 @@ settings = _Settings()
 
 def stdout_console() -> Console:
     """Terminal output; when piped (logs, CI), wide enough that tables are not squeezed."""
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(highlight=False, width=140)
@@ -59,6 +67,8 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -68,6 +78,8 @@ def guard() -> Iterator[None]:
     try:
         yield
     except MigrateError as error:
+        from rich.text import Text
+
         console = stderr_console()
         console.print(Text(redact(f"Error: {error.message}"), style="bold red"))
         for problem in error.problems:
@@ -78,6 +90,8 @@ def guard() -> Iterator[None]:
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as error:  # the last line of defence: a bug, said as such
+        from rich.text import Text
+
         stderr_console().print(
             Text(
                 redact(
@@ -93,7 +107,7 @@ def guard() -> Iterator[None]:
 
 
 def state_url(option: str | None) -> str:
-    return option or os.environ.get("MIGRATE_STATE_URL") or DEFAULT_STATE_URL
+    return resolve_state_url(option, os.environ)
 
 
 def read_input(path: Path) -> bytes:
@@ -129,7 +143,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"hdh-migrate {__version__}")
+        typer.echo(version_line())
         raise typer.Exit(0)
 
 

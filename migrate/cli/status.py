@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
-import json
-import time
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
-from migrate.audit import AuditEvent
-from migrate.cli.app import StateOption, app, guard, state_url, stdout_console
-from migrate.cli.wiring import open_store
-from migrate.commands.status import STALE_HEARTBEAT_SECONDS, StatusReport, approve, status
+from migrate.cli.root import StateOption, app, guard, state_url, stdout_console
 from migrate.errors import InvalidInput
-from migrate.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+    from migrate.commands.status import StatusReport
 
 
 class StatusFormat(StrEnum):
@@ -46,6 +40,12 @@ def status_cmd(
     state: StateOption = None,
 ) -> None:
     """Progress from the state database (read-only)."""
+    import json
+    import time
+
+    from rich.live import Live
+
+    from migrate.commands.status import status
     from state.store import Store
 
     with guard():
@@ -70,12 +70,21 @@ def status_cmd(
 
 
 def _eta(seconds: float | None) -> str:
+    from migrate.units import format_duration
+
     if seconds is None:
         return "-"
     return "done" if seconds == 0 else format_duration(seconds)
 
 
 def _render(report: StatusReport) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from migrate.commands.status import STALE_HEARTBEAT_SECONDS
+    from migrate.units import format_bytes
+
     table = Table(title="Migration status", title_justify="left")
     for column in (
         "Wave",
@@ -141,6 +150,12 @@ def approve_cmd(
     state: StateOption = None,
 ) -> None:
     """Open a manual approval gate; the next `migrate apply` goes past it."""
+    import getpass
+
+    from rich.text import Text
+
+    from migrate.cli.wiring import open_store
+    from migrate.commands.status import approve
 
     with guard():
         store = open_store(state_url(state), operator)
@@ -158,6 +173,10 @@ def unlock_cmd(
     state: StateOption = None,
 ) -> None:
     """Release a state lock left by a crashed run (check it is not running first)."""
+    from rich.text import Text
+
+    from migrate.audit import AuditEvent
+    from migrate.cli.wiring import open_store
 
     with guard():
         if not force:

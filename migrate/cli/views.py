@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from migrate.cli.app import (
+from migrate.cli.root import (
     StateOption,
     app,
     guard,
@@ -19,7 +18,6 @@ from migrate.cli.app import (
     write_atomically,
 )
 from migrate.errors import InvalidInput, RefusedForSafety
-from migrate.inventory.policy import is_loopback_host
 
 TOKEN_ENV = "MIGRATE_DASHBOARD_TOKEN"  # noqa: S105  # nosec B105
 
@@ -40,8 +38,10 @@ def dashboard_cmd(
 ) -> None:
     """Live web dashboard over the state database (read-only)."""
     import uvicorn
+    from rich.text import Text
 
     from migrate.commands.status import status
+    from migrate.inventory.policy import is_loopback_host
     from migrate.web.app import create_app
     from state.store import Store
 
@@ -77,6 +77,8 @@ def report_cmd(
 ) -> None:
     """The dashboard as one self-contained HTML file (no external URL), for sharing and the
     evidence pack."""
+    from rich.text import Text
+
     from migrate.commands.status import status
     from migrate.views.html import report_page
     from state.store import Store

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.audit import HMAC_KEY_ENV
-from migrate.commands.apply import Identity
-from migrate.ledger import LockInfo
 from migrate.redact import redactor
 from migrate.wiring import (
     build_source,
@@ -24,6 +22,8 @@ from migrate.wiring import (
 )
 
 if TYPE_CHECKING:
+    from migrate.commands.apply import Identity
+    from migrate.ledger import LockInfo
     from state.store import Store
 
 __all__ = [
@@ -51,6 +51,8 @@ def process_start(pid: int) -> str | None:
 
 
 def identity(state: str, operator: str | None) -> Identity:
+    from migrate.commands.apply import Identity
+
     pid = os.getpid()
     return Identity(
         run_id=str(uuid.uuid4()),

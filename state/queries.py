@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Connection, and_, func, select
 
+from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
 from state.schema import evidence, objects, services, steps
 
-
-@dataclass(frozen=True)
-class ServiceProgress:
-    name: str
-    wave: int
-    kind: str
-    project: str | None
-    state: str
-    step: str | None
-    error: str | None
-    objects_total: int
-    objects_done: int
-    objects_failed: int
-    bytes_total: int
-    bytes_done: int
-    updated_at: str
-    freeze_seconds: float | None = None
-    freeze_budget_seconds: int | None = None
-    freeze_started_at: str | None = None
-    cutover_at: str | None = None
-    decommissioned_at: str | None = None
+__all__ = [
+    "EvidenceRow",
+    "ServiceProgress",
+    "StepRow",
+    "evidence_files",
+    "failures",
+    "proofs",
+    "recent_bytes",
+    "retries_total",
+    "service_progress",
+    "steps_of",
+    "throughput_series",
+]
 
 
 def service_progress(connection: Connection) -> list[ServiceProgress]:
@@ -80,17 +71,6 @@ def failures(connection: Connection, service: str, limit: int) -> list[tuple[str
         .limit(limit)
     ).all()
     return [(r.key, r.last_error or "") for r in rows]
-
-
-@dataclass(frozen=True)
-class StepRow:
-    service: str
-    step: str
-    status: str
-    attempts: int
-    started_at: str | None
-    ended_at: str | None
-    detail: str | None
 
 
 def steps_of(connection: Connection, service: str | None = None) -> list[StepRow]:
@@ -146,14 +126,6 @@ def proofs(connection: Connection) -> dict[str, dict[str, int]]:
     for service, proof, count in rows:
         found.setdefault(str(service), {})[str(proof)] = int(count)
     return found
-
-
-@dataclass(frozen=True)
-class EvidenceRow:
-    wave: int
-    path: str
-    sha256: str
-    recorded_at: str
 
 
 def evidence_files(connection: Connection) -> list[EvidenceRow]:

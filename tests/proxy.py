@@ -17,9 +17,16 @@ SLOW_DOWN = (
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
 
-# decide(method, path, count) -> None (forward), "slowdown", "reset", "hold" (the request waits
-# until release() and its connection is then reset, never forwarded) or "delay" (the request
-# waits until release() and is then forwarded)
+NOT_IMPLEMENTED = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code>'
+    b"<Message>A header you provided implies functionality that is not implemented.</Message>"
+    b"</Error>"
+)
+
+# decide(method, path, count) -> None (forward), "slowdown", "notimplemented" (501, as a server
+# without an optional feature answers), "reset", "hold" (the request waits until release() and
+# its connection is then reset, never forwarded) or "delay" (the request waits until release()
+# and is then forwarded)
 Decision = Callable[[str, str, int], str | None]
 
 
@@ -100,14 +107,22 @@ class Proxy:
                     return
                 if decision == "slowdown":
                     proxy.recorder.faults.append(("slowdown", self.command, self.path))
-                    self.send_response(503)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
-                    self.end_headers()
-                    self.wfile.write(SLOW_DOWN)
+                    self._error(503, SLOW_DOWN, retry_after=True)
+                    return
+                if decision == "notimplemented":
+                    proxy.recorder.faults.append(("notimplemented", self.command, self.path))
+                    self._error(501, NOT_IMPLEMENTED)
                     return
                 self._forward(body)
+
+            def _error(self, status: int, document: bytes, *, retry_after: bool = False) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                if retry_after:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
 
             def _forward(self, body: bytes) -> None:
                 upstream = http.client.HTTPConnection(

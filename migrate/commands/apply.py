@@ -25,8 +25,8 @@ from migrate.executor.runner import Runner, RunOutcome, RunSettings
 from migrate.executor.steps import StepHandlers
 from migrate.ledger import LockInfo, ObjectCounts
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
-from state.clock import now_iso
-from state.store import Store
+from migrate.repositories import ApplyStore
+from migrate.timeutil import now_iso
 
 HEARTBEAT_SECONDS = 10.0
 
@@ -79,7 +79,7 @@ class ApplyResult:
         return all(s.state in ("done", "waiting-approval") for s in self.outcome.services.values())
 
 
-def select_services(loaded: LoadedPlan, options: ApplyOptions, store: Store) -> list[str]:
+def select_services(loaded: LoadedPlan, options: ApplyOptions, store: ApplyStore) -> list[str]:
     """The services this run touches, in plan order; refuses to skip an unfinished dependency."""
     plan = loaded.plan
     order = [name for wave in plan.waves for name in wave.services]
@@ -104,7 +104,9 @@ def select_services(loaded: LoadedPlan, options: ApplyOptions, store: Store) -> 
     return selected
 
 
-def _refuse_unfinished_dependencies(loaded: LoadedPlan, selected: list[str], store: Store) -> None:
+def _refuse_unfinished_dependencies(
+    loaded: LoadedPlan, selected: list[str], store: ApplyStore
+) -> None:
     chosen = set(selected)
     missing = []
     for name in selected:
@@ -123,7 +125,7 @@ def _refuse_unfinished_dependencies(loaded: LoadedPlan, selected: list[str], sto
 
 def rehearse_apply(
     loaded: LoadedPlan,
-    store: Store,
+    store: ApplyStore,
     source: SourceStore,
     capabilities: TargetCapabilities,
     options: ApplyOptions,
@@ -150,7 +152,7 @@ def rehearse_apply(
 
 def apply(
     loaded: LoadedPlan,
-    store: Store,
+    store: ApplyStore,
     source: SourceStore,
     target: TargetStore,
     options: ApplyOptions,
@@ -207,7 +209,7 @@ def apply(
 
 def _locked_apply(
     loaded: LoadedPlan,
-    store: Store,
+    store: ApplyStore,
     source: SourceStore,
     target: TargetStore,
     options: ApplyOptions,
@@ -311,7 +313,7 @@ def _start_events(
 
 def _start_run(
     loaded: LoadedPlan,
-    store: Store,
+    store: ApplyStore,
     options: ApplyOptions,
     identity: Identity,
     plan_id: int,
@@ -333,7 +335,7 @@ def _start_run(
 
 
 @contextmanager
-def _heartbeat(store: Store, run_id: str) -> Iterator[None]:
+def _heartbeat(store: ApplyStore, run_id: str) -> Iterator[None]:
     done = threading.Event()
 
     def beat() -> None:

@@ -12,9 +12,8 @@ from typing import Any
 
 from migrate import __version__
 from migrate.commands.loading import LoadedPlan
+from migrate.repositories import EvidenceStore
 from migrate.timeutil import now_iso
-from state.queries import failures
-from state.store import Store
 
 
 def evidence_folder(state_url_file: Path | None) -> Path:
@@ -24,15 +23,19 @@ def evidence_folder(state_url_file: Path | None) -> Path:
 
 
 def wave_evidence(
-    store: Store, loaded: LoadedPlan, wave: int, names: list[str], run_id: str, kind: str = "wave"
+    store: EvidenceStore,
+    loaded: LoadedPlan,
+    wave: int,
+    names: list[str],
+    run_id: str,
+    kind: str = "wave",
 ) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for name in names:
         record = store.service(name)
         counts = store.counts(name)
         latest = store.latest_verification(name)
-        with store.tx() as connection:
-            failed = failures(connection, name, 100)
+        failed = store.failures(name, 100)
         services[name] = {
             "state": record.state,
             "objects": counts.total,
@@ -65,7 +68,7 @@ def wave_evidence(
     }
 
 
-def write_evidence(store: Store, folder: Path, data: dict[str, Any]) -> tuple[Path, str]:
+def write_evidence(store: EvidenceStore, folder: Path, data: dict[str, Any]) -> tuple[Path, str]:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = data["created_at"].replace(":", "").replace("-", "").replace(".", "")
     path = folder / f"{data['kind']}-{data['wave']:03d}-{stamp}.json"

@@ -18,8 +18,8 @@ from migrate.executor.verify import VerifyReport, verify_service
 from migrate.kinds.base import StepFailed
 from migrate.ledger import LockInfo
 from migrate.ports import TargetStore
+from migrate.repositories import LifecycleStore
 from migrate.timeutil import now_iso, seconds_since
-from state.store import Store
 
 
 @dataclass
@@ -34,7 +34,7 @@ class VerifyResult:
 
 def verify(
     loaded: LoadedPlan,
-    store: Store,
+    store: LifecycleStore,
     target: TargetStore,
     services: list[str],
     *,
@@ -91,7 +91,7 @@ def verify(
     return result
 
 
-def _dependents_cut_over(loaded: LoadedPlan, store: Store, name: str) -> list[str]:
+def _dependents_cut_over(loaded: LoadedPlan, store: LifecycleStore, name: str) -> list[str]:
     found = []
     for other, planned in loaded.plan.services.items():
         if name in planned.depends_on and other != name:
@@ -103,7 +103,7 @@ def _dependents_cut_over(loaded: LoadedPlan, store: Store, name: str) -> list[st
 
 def rollback(
     loaded: LoadedPlan,
-    store: Store,
+    store: LifecycleStore,
     name: str,
     *,
     cascade: bool,
@@ -140,7 +140,9 @@ def rollback(
     return done
 
 
-def _rollback_order(loaded: LoadedPlan, store: Store, name: str, cascade: bool) -> list[str]:
+def _rollback_order(
+    loaded: LoadedPlan, store: LifecycleStore, name: str, cascade: bool
+) -> list[str]:
     record = store.service(name)
     if record.decommissioned_at is not None:
         raise RefusedForSafety(
@@ -180,7 +182,7 @@ class DecommissionResult:
 
 def decommission(
     loaded: LoadedPlan,
-    store: Store,
+    store: LifecycleStore,
     name: str,
     *,
     run_id: str,
@@ -226,7 +228,7 @@ def decommission(
     return DecommissionResult(name, detail)
 
 
-def _decommission_refusals(loaded: LoadedPlan, store: Store, name: str) -> list[str]:
+def _decommission_refusals(loaded: LoadedPlan, store: LifecycleStore, name: str) -> list[str]:
     record = store.service(name)
     refusals: list[str] = []
     if record.decommissioned_at is not None:

@@ -14,7 +14,7 @@ from migrate.inventory.policy import resolved_target_endpoint
 from migrate.naming import bucket_problem
 from migrate.ports import Encryption, TargetStore
 from migrate.providers import target_provider
-from state.store import Store
+from migrate.repositories import EvidenceRecords, ProbeStore
 
 PROBE_BUCKET = "migrate-probe"
 
@@ -32,7 +32,7 @@ def probe_bucket(inventory: Inventory) -> str:
 
 def run_probe(
     inventory: Inventory,
-    store: Store,
+    store: ProbeStore,
     target: TargetStore,
     checksum_trailer: Callable[[str, str, bytes], str] | None,
 ) -> ProbeReport:
@@ -58,7 +58,7 @@ def run_probe(
     return report
 
 
-def refuse_contradicted_target(inventory: Inventory, store: Store) -> None:
+def refuse_contradicted_target(inventory: Inventory, store: EvidenceRecords) -> None:
     endpoint, preset = target_identity(inventory)
     latest = store.latest_probe(endpoint, preset)
     if latest is None or not latest[1]:

@@ -11,21 +11,9 @@ from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo
 from migrate.model import Plan
-from state.clock import parse_iso
-from state.queries import (
-    EvidenceRow,
-    ServiceProgress,
-    StepRow,
-    evidence_files,
-    failures,
-    proofs,
-    recent_bytes,
-    retries_total,
-    service_progress,
-    steps_of,
-    throughput_series,
-)
-from state.store import Store
+from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
+from migrate.repositories import GateStore, StatusStore
+from migrate.timeutil import parse_iso
 
 STALE_HEARTBEAT_SECONDS = 60
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -119,42 +107,33 @@ class StatusReport:
         }
 
 
-def status(store: Store, *, detail: bool = True) -> StatusReport:
+def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
     """Read the ledger once (never write); ``detail`` adds what the dashboard shows."""
     latest = store.latest_plan() or store.any_plan()
     now = datetime.now(UTC)
     window = (now - timedelta(seconds=RATE_WINDOW_SECONDS)).strftime(ISO)
-    with store.tx() as connection:
-        services = service_progress(connection)
-        recent = recent_bytes(connection, window)
-        extra: dict[str, Any] = {}
-        if detail:
-            since = (now - timedelta(hours=SERIES_HOURS)).strftime(ISO)
-            extra = {
-                "series": throughput_series(connection, since),
-                "failures": {
-                    s.name: failures(connection, s.name, 20) for s in services if s.objects_failed
-                },
-                "steps": steps_of(connection),
-                "proofs": proofs(connection),
-                "retries": retries_total(connection),
-                "evidence": evidence_files(connection),
-            }
+    since = (now - timedelta(hours=SERIES_HOURS)).strftime(ISO) if detail else None
+    snapshot = store.snapshot(window, since)
     plan = latest[1] if latest else None
     return StatusReport(
         plan_sha256=latest[0] if latest else None,
         inventory_sha256=plan.inventory_sha256 if plan else None,
         waves=len(plan.waves) if plan else None,
         lock=store.lock_info(),
-        services=services,
+        services=snapshot.services,
         plan=plan,
-        rates={name: size / RATE_WINDOW_SECONDS for name, size in recent.items()},
+        rates={name: size / RATE_WINDOW_SECONDS for name, size in snapshot.recent.items()},
+        series=snapshot.series,
+        failures=snapshot.failures,
+        steps=snapshot.steps,
+        proofs=snapshot.proofs,
+        retries=snapshot.retries,
+        evidence=snapshot.evidence,
         taken_at=now.strftime(ISO),
-        **extra,
     )
 
 
-def approve(store: Store, service: str, step: str, operator: str) -> bool:
+def approve(store: GateStore, service: str, step: str, operator: str) -> bool:
     """Open the gate; False when it was already open. Refuses unknown services and steps."""
     latest = store.latest_plan() or store.any_plan()
     if latest is None:

@@ -196,3 +196,11 @@ def test_hostile_names_are_data(store: Store) -> None:
     generation = store.begin_listing("svc-data")
     store.ingest_listing("svc-data", generation, [_info(evil)], None)
     assert [t.key for t in store.claim("svc-data", 1)] == [evil]
+
+
+def test_a_state_change_that_touches_no_row_stops(store: Store) -> None:
+    """A service row missing is a ledger out of step with the plan: never a silent no-op."""
+    with pytest.raises(StateError, match="changed 0 rows for service"):
+        store.set_service_state("not-registered", "running", "prepare")
+    with pytest.raises(StateError, match="changed 0 rows"):
+        store.freeze_started("not-registered", 60)

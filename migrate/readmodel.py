@@ -1,0 +1,62 @@
+"""What the read side of the ledger gives status, the dashboard, the report and the evidence
+files: plain records (leaf layer), filled by ``state`` and rendered by ``migrate.views``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ServiceProgress:
+    name: str
+    wave: int
+    kind: str
+    project: str | None
+    state: str
+    step: str | None
+    error: str | None
+    objects_total: int
+    objects_done: int
+    objects_failed: int
+    bytes_total: int
+    bytes_done: int
+    updated_at: str
+    freeze_seconds: float | None = None
+    freeze_budget_seconds: int | None = None
+    freeze_started_at: str | None = None
+    cutover_at: str | None = None
+    decommissioned_at: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    service: str
+    step: str
+    status: str
+    attempts: int
+    started_at: str | None
+    ended_at: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    wave: int
+    path: str
+    sha256: str
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """One consistent read of the ledger for status and its views."""
+
+    services: list[ServiceProgress]
+    recent: dict[str, int]
+    """Bytes done per service since the rate window began."""
+    series: list[tuple[str, int, int]] = field(default_factory=list)
+    failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    steps: list[StepRow] = field(default_factory=list)
+    proofs: dict[str, dict[str, int]] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    evidence: list[EvidenceRow] = field(default_factory=list)

@@ -1,0 +1,171 @@
+"""The ledger as the commands see it: small repositories by concern, each a Protocol (leaf
+layer). ``state.Store`` implements them all over one database; a command names only those it
+needs, so what it may read or change is in its signature. Only ``state/`` knows SQL.
+
+The executor's own needs are ``migrate.ledger.Ledger``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from migrate.audit import AuditEvent, SealedEvent
+from migrate.ledger import (
+    Ledger,
+    LedgerReader,
+    LockInfo,
+    ObjectCounts,
+    RecordedRoute,
+    ServiceRecord,
+    ServiceState,
+    StepStatus,
+)
+from migrate.model import Plan
+from migrate.readmodel import LedgerSnapshot, StepRow
+
+
+class PlanRecords(Protocol):
+    """Plans, the route of each service, runs."""
+
+    def record_plan(self, plan: Plan, plan_sha256: str, body: str) -> int: ...
+
+    def latest_plan(self) -> tuple[str, Plan] | None: ...
+
+    def latest_plan_text(self) -> tuple[str, str] | None: ...
+
+    def any_plan(self) -> tuple[str, Plan] | None: ...
+
+    def recorded_routes(self, names: Sequence[str]) -> dict[str, RecordedRoute]: ...
+
+    def register_services(self, plan: Plan) -> None: ...
+
+    def start_run(
+        self,
+        run_id: str,
+        plan_id: int,
+        *,
+        dry_run: bool,
+        host: str,
+        pid: int,
+        operator: str,
+        options: dict[str, Any],
+    ) -> None: ...
+
+    def end_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None: ...
+
+    def record_rehearsal(self, run_id: str, summary: dict[str, Any]) -> None: ...
+
+
+class LockRecords(Protocol):
+    def acquire_lock(self, info: LockInfo, *, holder_alive: Any) -> LockInfo | None: ...
+
+    def heartbeat(self, run_id: str) -> None: ...
+
+    def release_lock(self, run_id: str) -> None: ...
+
+    def force_unlock(self) -> LockInfo | None: ...
+
+    def lock_info(self) -> LockInfo | None: ...
+
+
+class ServiceRecords(Protocol):
+    """Services, their steps and approval gates."""
+
+    def service(self, name: str) -> ServiceRecord: ...
+
+    def set_service_state(
+        self, name: str, state: ServiceState, step: str | None, error: str | None = None
+    ) -> None: ...
+
+    def step_finished(
+        self, run_id: str, service: str, step: str, status: StepStatus, detail: str | None = None
+    ) -> None: ...
+
+    def approve(self, service: str, step: str, operator: str) -> bool: ...
+
+    def is_approved(self, service: str, step: str) -> bool: ...
+
+    def set_verify_cursor(self, service: str, cursor: int) -> None: ...
+
+    def decommissioned(self, service: str) -> None: ...
+
+
+class ObjectRecords(Protocol):
+    def counts(self, service: str) -> ObjectCounts: ...
+
+    def reset_interrupted(self, names: Sequence[str]) -> int: ...
+
+    def retry_failed(self, names: Sequence[str]) -> int: ...
+
+    def proof_counts(self, service: str) -> dict[str, int]: ...
+
+    def failures(self, service: str, limit: int) -> list[tuple[str, str]]:
+        """(key, reason) of the service's failed objects, first ``limit``."""
+        ...
+
+
+class EvidenceRecords(Protocol):
+    """Verifications, probes of the target, evidence files."""
+
+    def record_verification(
+        self, service: str, level: str, checked: int, differences: int, summary: str
+    ) -> None: ...
+
+    def latest_verification(self, service: str) -> tuple[str, int, str] | None: ...
+
+    def record_probe(
+        self, endpoint: str, preset: str, ok: bool, contradicts: bool, summary: str
+    ) -> None: ...
+
+    def latest_probe(self, endpoint: str, preset: str) -> tuple[bool, bool, str, str] | None: ...
+
+    def record_evidence(self, wave: int, path: str, sha256: str) -> None: ...
+
+
+class AuditTrail(Protocol):
+    def audit(self, events: Sequence[AuditEvent]) -> None: ...
+
+    def audit_events(self, project: str | None = None) -> list[SealedEvent]: ...
+
+
+class ReadSide(Protocol):
+    def snapshot(self, rate_since: str, series_since: str | None) -> LedgerSnapshot: ...
+
+    def steps_of(self, service: str | None = None) -> list[StepRow]: ...
+
+
+class StatusStore(PlanRecords, LockRecords, ReadSide, Protocol):
+    """What ``status`` reads."""
+
+
+class GateStore(PlanRecords, ServiceRecords, AuditTrail, Protocol):
+    """What ``approve`` reads and writes."""
+
+
+class ProbeStore(EvidenceRecords, AuditTrail, Protocol):
+    """What ``probe`` records."""
+
+
+class EvidenceStore(ServiceRecords, ObjectRecords, EvidenceRecords, Protocol):
+    """What an evidence file is written from."""
+
+
+class LifecycleStore(
+    Ledger, PlanRecords, LockRecords, ServiceRecords, ObjectRecords, EvidenceRecords, Protocol
+):
+    """What verify, rollback and decommission read and write (the executor's ``Ledger`` for
+    the verification and the rollback they run)."""
+
+
+class ApplyStore(
+    Ledger,
+    LedgerReader,
+    PlanRecords,
+    LockRecords,
+    ServiceRecords,
+    ObjectRecords,
+    EvidenceRecords,
+    Protocol,
+):
+    """What apply (and its rehearsal) read and write."""

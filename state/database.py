@@ -1,0 +1,48 @@
+"""The connection every repository of the ledger shares: one engine, one writer mutex, the
+audit actor. Each state transition is its own short transaction (SQLite: BEGIN IMMEDIATE, so a
+read-modify-write never races another writer)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, Engine
+
+from migrate.errors import StateError
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._mutex = threading.RLock()
+        self._actor = (getpass.getuser(), socket.gethostname())
+        self._audit_key: bytes | None = None
+        self._fresh_listing: dict[str, int] = {}
+
+    def set_actor(self, operator: str, host: str, audit_key: bytes | None) -> None:
+        """Who the audit events are from, and the key that signs them (if any)."""
+        self._actor = (operator, host)
+        self._audit_key = audit_key
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self._mutex, self.engine.begin() as connection:
+            yield connection
+
+
+def touched(result: CursorResult[Any], what: str, expected: int = 1) -> None:
+    """A state-changing statement that did not touch the rows it meant to is a ledger out of
+    step with the plan (a service row missing, a row changed under us): stop, never go on."""
+    if result.rowcount != expected:
+        raise StateError(
+            f"the ledger changed {result.rowcount} rows for {what}, {expected} expected: "
+            "is another tool writing to this state database?"
+        )

@@ -1,0 +1,42 @@
+"""The read side of the ledger: one consistent snapshot for status, the dashboard, the report
+and the evidence files (never writes)."""
+
+from __future__ import annotations
+
+from migrate.readmodel import LedgerSnapshot, StepRow
+from state import queries
+from state.database import Database
+
+
+class ReadSide(Database):
+    def snapshot(self, rate_since: str, series_since: str | None) -> LedgerSnapshot:
+        """Progress of every service and the bytes done since ``rate_since``; with
+        ``series_since``, also what the dashboard shows (series, failures, steps, proofs)."""
+        with self.tx() as connection:
+            services = queries.service_progress(connection)
+            recent = queries.recent_bytes(connection, rate_since)
+            if series_since is None:
+                return LedgerSnapshot(services, recent)
+            return LedgerSnapshot(
+                services,
+                recent,
+                series=queries.throughput_series(connection, series_since),
+                failures={
+                    s.name: queries.failures(connection, s.name, 20)
+                    for s in services
+                    if s.objects_failed
+                },
+                steps=queries.steps_of(connection),
+                proofs=queries.proofs(connection),
+                retries=queries.retries_total(connection),
+                evidence=queries.evidence_files(connection),
+            )
+
+    def failures(self, service: str, limit: int) -> list[tuple[str, str]]:
+        """(key, reason) of the service's failed objects, first ``limit``."""
+        with self.tx() as connection:
+            return queries.failures(connection, service, limit)
+
+    def steps_of(self, service: str | None = None) -> list[StepRow]:
+        with self.tx() as connection:
+            return queries.steps_of(connection, service)

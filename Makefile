@@ -82,6 +82,7 @@ bench: setup rclone
 	$(BIN)/python bench/ledger_scale.py
 	$(BIN)/python bench/copy_bench.py
 	$(BIN)/python bench/dask_bench.py
+	$(BIN)/python bench/startup.py
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \

@@ -22,8 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 5 -> 6: when a sync last stopped before a mass deletion (only an approval given after
+    # that counts for it)
+    5: ("ALTER TABLE services ADD COLUMN deletes_held_at VARCHAR(32)",),
     # 4 -> 5: the route each service was applied with (platform, container, prefix, bucket);
     # rows of version 4 keep NULL until an apply with the same container and bucket adopts it
     4: ("ALTER TABLE services ADD COLUMN route TEXT",),
@@ -112,6 +115,7 @@ services = Table(
     Column("verify_cursor", Integer, nullable=False, default=0),
     Column("updated_at", String(32), nullable=False),
     Column("route", Text),  # JSON: what the service's rows are bound to (Plan.route_of)
+    Column("deletes_held_at", String(32)),  # a sync stopped before deleting more than allowed
 )
 
 steps = Table(

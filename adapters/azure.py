@@ -36,6 +36,7 @@ from defusedxml import ElementTree as DefusedET
 from libcloud.storage.drivers.azure_blobs import AzureBlobsStorageDriver
 
 from migrate.errors import (
+    InvalidListing,
     ObjectChanged,
     ObjectNotFound,
     PermanentStorageError,
@@ -94,6 +95,56 @@ def _blob_from_xml(blob: ET.Element) -> ObjectInfo:
         ),
         tier=_text(props, "AccessTier"),
     )
+
+
+LISTING_TYPES = ("application/xml", "text/xml")
+
+
+def _not_a_listing(what: str, why: str) -> InvalidListing:
+    return InvalidListing(
+        f"{what}: the answer is not a listing ({why}); nothing is deleted on the strength of "
+        "it. A proxy or gateway between here and the source may be answering instead of Azure"
+    )
+
+
+def _listing_root(
+    response: requests.Response, container: str, prefix: str, marker: str | None, what: str
+) -> ET.Element:
+    """The EnumerationResults of a List Blobs answer, checked: an XML listing of this
+    container and prefix, from this marker, with its continuation element (Azure always sends
+    ``<NextMarker>``, empty on the last page). Anything else is not a listing."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in LISTING_TYPES:
+        raise _not_a_listing(what, f"content type {kind or 'none'!r}")
+    try:
+        root: ET.Element = DefusedET.fromstring(response.content)
+    except (ET.ParseError, ValueError) as exc:
+        raise _not_a_listing(what, f"unreadable XML: {exc}") from None
+    if root.tag != "EnumerationResults":
+        code = root.findtext("Code") or ""
+        raise _not_a_listing(
+            what, f"root element <{root.tag}>" + (f", code {code}" if code else "")
+        )
+    named = root.get("ContainerName")
+    if named is not None and named != container:
+        raise _not_a_listing(what, f"it lists container {named!r}")
+    echoed = root.find("Prefix")
+    listed_prefix = (echoed.text or "") if echoed is not None else ""
+    if listed_prefix != prefix:
+        raise _not_a_listing(what, f"it lists prefix {listed_prefix!r}")
+    if marker is not None and (root.findtext("Marker") or marker) != marker:
+        raise _not_a_listing(what, "it does not continue from the marker asked for")
+    if root.find("NextMarker") is None:
+        raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
+    return root
+
+
+def _listed_blob(blob: ET.Element, what: str) -> ObjectInfo:
+    props = blob.find("Properties")
+    length = _text(props, "Content-Length")
+    if not blob.findtext("Name") or length is None or not length.isdigit():
+        raise _not_a_listing(what, "a <Blob> without a name or a length")
+    return _blob_from_xml(blob)
 
 
 def _blob_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
@@ -292,14 +343,13 @@ class AzureSource:
             params["prefix"] = prefix
         if marker:
             params["marker"] = marker
-        what = f"listing container '{container}'"
+        what = f"listing container '{container}'" + (f" under '{prefix}'" if prefix else "")
         response = self._request(f"/{container}", what, params=params)
-        try:
-            root = DefusedET.fromstring(response.content)
-        except (ET.ParseError, ValueError) as exc:
-            raise TransientStorageError(f"{what}: unreadable answer ({exc})") from None
+        root = _listing_root(response, container, prefix, marker, what)
         blobs = root.find("Blobs")
-        objects = [_blob_from_xml(b) for b in blobs.findall("Blob")] if blobs is not None else []
+        if blobs is None:
+            raise _not_a_listing(what, "it has no <Blobs> element")
+        objects = [_listed_blob(b, what) for b in blobs.findall("Blob")]
         return ListingPage(objects, root.findtext("NextMarker") or None)
 
     def head(self, container: str, key: str) -> ObjectInfo | None:

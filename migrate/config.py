@@ -126,6 +126,10 @@ class PolicyConfig(_Frozen):
     pilot_wave: bool = True
     bandwidth: Rate = 100 * 1024**2
     decommission_notice: Duration = 21 * 86400
+    max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """A sync that would delete more than this share of a service's objects asks first."""
+    max_deletes: Annotated[int, Field(ge=0, le=10**12)] = 1000
+    """A sync that would delete more objects than this asks first."""
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_time: Duration = 600
     hook_timeout: Duration = 900

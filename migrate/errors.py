@@ -107,6 +107,12 @@ class PermanentStorageError(StorageError):
     """A storage request failed in a way that retrying will not fix."""
 
 
+class InvalidListing(PermanentStorageError):
+    """An answer to a listing request that is not a complete listing of what was asked (an
+    error document or a web page sent with status 200, another container or prefix, a missing
+    continuation): never read as a listing, so never the cause of a deletion."""
+
+
 class UnsupportedFeature(PermanentStorageError):
     """The server does not implement an optional feature (``NotImplemented``, HTTP 501)."""
 

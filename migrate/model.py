@@ -91,6 +91,8 @@ class PlannedPolicy(_Frozen):
     retry_max_seconds: int = 600
     bandwidth: float = 100 * 1024**2
     decommission_notice_seconds: int = 21 * 86400
+    max_delete_fraction: float = 0.05
+    max_deletes: int = 1000
 
 
 class Plan(_Frozen):

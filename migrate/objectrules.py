@@ -36,6 +36,13 @@ def key_problem(key: str, capabilities: TargetCapabilities) -> str | None:
         )
     if key.endswith("/"):
         return "name ends with '/': S3 stacks treat it as a folder marker; rename it at the source"
+    segments = key.split("/")
+    if any(segment in (".", "..") for segment in segments) or "" in segments:
+        return (
+            "name has a '.', '..' or empty ('//') path segment: HTTP stacks resolve it to "
+            "another name, so reading or writing it would touch another object; rename it at "
+            "the source (it is never read)"
+        )
     if key.endswith("."):
         return "name ends with '.': some S3 stacks normalise it away; rename it at the source"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):

@@ -60,7 +60,15 @@ class PlanRecords(Protocol):
 class LockRecords(Protocol):
     def acquire_lock(self, info: LockInfo, *, holder_alive: Any) -> LockInfo | None: ...
 
-    def heartbeat(self, run_id: str) -> None: ...
+    def heartbeat(self, run_id: str) -> bool:
+        """False when the lock is no longer this run's."""
+        ...
+
+    def holds_lock(self, run_id: str) -> bool: ...
+
+    def release_held(self, holder: LockInfo) -> bool:
+        """Release the lock only if it is still exactly ``holder``'s."""
+        ...
 
     def release_lock(self, run_id: str) -> None: ...
 
@@ -152,7 +160,14 @@ class EvidenceStore(ServiceRecords, ObjectRecords, EvidenceRecords, Protocol):
 
 
 class LifecycleStore(
-    Ledger, PlanRecords, LockRecords, ServiceRecords, ObjectRecords, EvidenceRecords, Protocol
+    Ledger,
+    LedgerReader,
+    PlanRecords,
+    LockRecords,
+    ServiceRecords,
+    ObjectRecords,
+    EvidenceRecords,
+    Protocol,
 ):
     """What verify, rollback and decommission read and write (the executor's ``Ledger`` for
     the verification and the rollback they run)."""

@@ -181,10 +181,6 @@ class ObjectRecords(Database):
         with self.tx() as c:
             return object_rows.proof_counts(c, service)
 
-    def keys_colliding(self, service: str) -> list[tuple[str, str]]:
-        with self.tx() as c:
-            return object_rows.colliding(c, service)
-
     def record_upload(self, service: str, key: str, upload_id: str, part_size: int) -> None:
         with self.tx() as c:
             c.execute(
@@ -214,3 +210,10 @@ class ObjectRecords(Database):
             c.execute(
                 delete(uploads).where(and_(uploads.c.service == service, uploads.c.key == key))
             )
+
+    def unlisted_copied(self, service: str, generation: int) -> int:
+        """How many copied objects the complete listing ``generation`` did not see: what the
+        sync would delete at the target (read only)."""
+        with self.tx() as c:
+            return object_rows.unlisted_copied(c, service, generation)
+

@@ -17,7 +17,9 @@ from state.schema import objects
 
 
 def normalise_key(key: str) -> str:
-    """The key as a path-normalising S3 stack would store it (``a//b`` and ``a/./b`` -> ``a/b``)."""
+    """The key as a path-normalising S3 stack would store it (``a//b`` and ``a/./b`` -> ``a/b``).
+    Such names are refused by name before any read (``migrate.objectrules.key_problem``), so
+    no two written keys share a normalised form; the column stays for reports."""
     parts: list[str] = []
     for segment in key.split("/"):
         if segment in ("", "."):
@@ -286,30 +288,6 @@ def counts(connection: Connection, service: str) -> ObjectCounts:
     )
 
 
-def colliding(connection: Connection, service: str) -> list[tuple[str, str]]:
-    duplicated = (
-        select(objects.c.norm_key)
-        .where(objects.c.service == service)
-        .group_by(objects.c.norm_key)
-        .having(func.count() > 1)
-        .subquery()
-    )
-    rows = connection.execute(
-        select(objects.c.key, objects.c.norm_key)
-        .where(and_(objects.c.service == service, objects.c.norm_key.in_(select(duplicated))))
-        .order_by(objects.c.norm_key, objects.c.key)
-    ).all()
-    groups: dict[str, list[str]] = {}
-    for key, norm in rows:
-        groups.setdefault(norm, []).append(key)
-    pairs = []
-    for keys in groups.values():
-        for key in keys:
-            others = [k for k in keys if k != key]
-            pairs.append((key, others[0]))
-    return pairs
-
-
 _COPIED_COLUMNS = (
     objects.c.id,
     objects.c.key,
@@ -392,6 +370,19 @@ def pending_bytes(connection: Connection, service: str) -> tuple[int, int]:
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+def unlisted_copied(connection: Connection, service: str, generation: int) -> int:
+    found = connection.execute(
+        select(func.count()).where(
+            and_(
+                objects.c.service == service,
+                objects.c.generation < generation,
+                objects.c.status == "done",
+            )
+        )
+    ).scalar()
+    return int(found or 0)
 
 
 def retire_unlisted(connection: Connection, service: str, generation: int) -> list[str]:

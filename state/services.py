@@ -202,3 +202,29 @@ class ServiceRecords(Database):
 
     def decommissioned(self, service: str) -> None:
         self._set(service, decommissioned_at=now_iso())
+
+    def hold_deletions(self, service: str) -> None:
+        """A sync stopped before a mass deletion: an approval of its sync given before now
+        does not count for it."""
+        with self.tx() as c:
+            c.execute(
+                delete(approvals).where(
+                    and_(approvals.c.service == service, approvals.c.step == "sync")
+                )
+            )
+        self._set(service, deletes_held_at=now_iso())
+
+    def deletions_approved(self, service: str) -> bool:
+        """``migrate approve SERVICE sync`` was given after the sync last held deletions."""
+        with self.tx() as c:
+            held = c.execute(
+                select(services.c.deletes_held_at).where(services.c.name == service)
+            ).scalar()
+        approved = self.approval_time(service, "sync")
+        return held is not None and approved is not None and approved > held
+
+    def release_deletion_hold(self, service: str) -> None:
+        """The approved deletions were made: the next mass deletion asks again."""
+        self._set(service, deletes_held_at=None)
+        self.revoke_approval(service, "sync")
+

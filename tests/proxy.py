@@ -27,7 +27,16 @@ NOT_IMPLEMENTED = (
 # without an optional feature answers), "reset", "hold" (the request waits until release() and
 # its connection is then reset, never forwarded) or "delay" (the request waits until release()
 # and is then forwarded)
-Decision = Callable[[str, str, int], str | None]
+@dataclass(frozen=True)
+class Forged:
+    """An answer the proxy sends instead of forwarding (a gateway's error page, say)."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+Decision = Callable[[str, str, int], "str | Forged | None"]
 
 
 @dataclass
@@ -93,6 +102,14 @@ class Proxy:
                     proxy.recorder.headers.append({k.lower(): v for k, v in self.headers.items()})
                     count = len(proxy.recorder.requests)
                 decision = proxy.decide(self.command, self.path, count)
+                if isinstance(decision, Forged):
+                    proxy.recorder.faults.append(("forged", self.command, self.path))
+                    self.send_response(decision.status)
+                    self.send_header("Content-Type", decision.content_type)
+                    self.send_header("Content-Length", str(len(decision.body)))
+                    self.end_headers()
+                    self.wfile.write(decision.body)
+                    return
                 if decision in ("hold", "delay"):
                     proxy.recorder.faults.append((decision, self.command, self.path))
                     proxy._released.wait(timeout=300)

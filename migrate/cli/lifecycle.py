@@ -194,24 +194,41 @@ def decommission_cmd(
     """Retire the source side: only verified, approved and past the notice period."""
     from rich.text import Text
 
-    from migrate.cli.wiring import identity, open_store
+    from migrate.cli.wiring import (
+        build_source,
+        build_target,
+        holder_alive,
+        open_store,
+        secrets_environment,
+    )
     from migrate.commands.lifecycle import decommission
+    from migrate.executor.retry import RetryPolicy
 
     with guard():
         url = state_url(state)
         store = open_store(url, operator)
         try:
             loaded = _applied(store, inventory, insecure=True)
+            env = secrets_environment(loaded.inventory, os.environ)
+            lock, run_id = _lock(url, operator)
+            policy = loaded.plan.policy
             result = decommission(
                 loaded,
                 store,
                 service,
-                run_id=identity(url, operator).run_id,
+                source=build_source(loaded.inventory, env),
+                target=build_target(loaded.inventory, env, 8),
+                policy=RetryPolicy(
+                    attempts=policy.retry_attempts, max_seconds=policy.retry_max_seconds
+                ),
+                run_id=run_id,
                 state_url=url,
-                hook_timeout=loaded.inventory.policy.hook_timeout,
+                hook_timeout=policy.hook_timeout_seconds,
+                lock=lock,
+                holder_alive=holder_alive,
             )
         finally:
             store.close()
-        stdout_console().print(
-            Text(f"Decommissioned {result.service}: {result.detail}.", style="bold")
-        )
+        console = stdout_console()
+        console.print(Text(f"{result.service}: {result.verified}."))
+        console.print(Text(f"Decommissioned {result.service}: {result.detail}.", style="bold"))

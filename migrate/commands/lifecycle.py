@@ -14,10 +14,10 @@ from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
 from migrate.executor.hooks import run_hook
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
-from migrate.executor.verify import VerifyReport, verify_service
+from migrate.executor.verify import VerifyReport, compare_with_source, verify_service
 from migrate.kinds.base import StepFailed
 from migrate.ledger import LockInfo
-from migrate.ports import TargetStore
+from migrate.ports import SourceStore, TargetStore
 from migrate.repositories import LifecycleStore
 from migrate.timeutil import now_iso, seconds_since
 
@@ -178,6 +178,8 @@ def _dependents_first(loaded: LoadedPlan, names: list[str]) -> list[str]:
 class DecommissionResult:
     service: str
     detail: str
+    verified: str = ""
+    """What the verification made right before the retirement found."""
 
 
 def decommission(
@@ -185,16 +187,100 @@ def decommission(
     store: LifecycleStore,
     name: str,
     *,
+    source: SourceStore,
+    target: TargetStore,
+    policy: RetryPolicy,
     run_id: str,
     state_url: str,
     hook_timeout: float,
+    lock: LockInfo,
+    holder_alive: Callable[[LockInfo], bool | None],
 ) -> DecommissionResult:
+    """Retire the source side, irreversibly: under the state lock, the service is verified
+    again (hash level or deeper, every object HEADed, the target against the current source
+    listing) right before the decommission hook runs; any difference refuses (exit 3). A
+    verification on record, however recent, is not enough: the target may have changed."""
     if name not in loaded.plan.services:
         raise InvalidInput(f"service '{name}' is not in the applied plan")
-    record = store.service(name)
     refusals = _decommission_refusals(loaded, store, name)
     if refusals:
         raise RefusedForSafety(f"{name} cannot be decommissioned: " + "; ".join(refusals))
+    store.acquire_lock(lock, holder_alive=holder_alive)
+    try:
+        verified = _verify_before_retiring(loaded, store, name, source, target, policy, run_id)
+        detail = _retire(loaded, store, name, run_id, state_url, hook_timeout)
+    finally:
+        store.release_lock(lock.run_id)
+    return DecommissionResult(name, detail, verified)
+
+
+def _verify_before_retiring(
+    loaded: LoadedPlan,
+    store: LifecycleStore,
+    name: str,
+    source: SourceStore,
+    target: TargetStore,
+    policy: RetryPolicy,
+    run_id: str,
+) -> str:
+    planned = loaded.plan.services[name]
+    if planned.container is None or planned.bucket is None:
+        return "no data to verify (not an object store)"
+    level = "deep" if planned.verify == "deep" else "hash"
+    report = verify_service(
+        name,
+        planned.bucket,
+        store,
+        target,
+        level=level,
+        policy=policy,
+        encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
+    )
+    differences = [*report.differences]
+    differences += compare_with_source(
+        name, planned.container, planned.prefix, store, source, policy=policy
+    )
+    summary = {**report.summary(), "against": "source", "purpose": "decommission"}
+    summary["differences"] = [{"key": d.key, "problem": d.problem} for d in differences]
+    store.record_verification(name, level, report.checked, len(differences), json.dumps(summary))
+    store.audit(
+        [
+            AuditEvent(
+                "verify",
+                name,
+                "ok" if not differences else "differences",
+                project=planned.project,
+                detail={
+                    "level": level,
+                    "against": "source",
+                    "purpose": "decommission",
+                    "checked": report.checked,
+                    "differences": len(differences),
+                    "run": run_id,
+                },
+            )
+        ]
+    )
+    if differences:
+        shown = "; ".join(f"{d.key!r}: {d.problem}" for d in differences[:10])
+        raise RefusedForSafety(
+            f"{name} cannot be decommissioned: the verification made just now ({level}, "
+            f"against the source) found {len(differences)} differences: {shown}. The source "
+            "stays as it is; repair the target first (`migrate apply PLAN --repair "
+            f"{name}`), then decommission again"
+        )
+    return f"verified just now at {level} level against the source: {report.checked} objects"
+
+
+def _retire(
+    loaded: LoadedPlan,
+    store: LifecycleStore,
+    name: str,
+    run_id: str,
+    state_url: str,
+    hook_timeout: float,
+) -> str:
+    record = store.service(name)
     detail = "recorded (no hook: source data is left as it is)"
     command = loaded.plan.services[name].hook("decommission")
     if command is not None:
@@ -225,7 +311,7 @@ def decommission(
         ]
     )
     store.step_finished(run_id, name, "decommission", "done", f"{detail} at {now_iso()}")
-    return DecommissionResult(name, detail)
+    return detail
 
 
 def _decommission_refusals(loaded: LoadedPlan, store: LifecycleStore, name: str) -> list[str]:
@@ -235,14 +321,6 @@ def _decommission_refusals(loaded: LoadedPlan, store: LifecycleStore, name: str)
         refusals.append(f"it was decommissioned on {record.decommissioned_at}")
     if record.state != "done" or "validate" not in record.done_steps:
         refusals.append(f"it is not cut over and validated (state {record.state})")
-    if loaded.plan.services[name].bucket is not None:
-        latest = store.latest_verification(name)
-        if latest is None:
-            refusals.append("it was never verified")
-        elif latest[1]:
-            refusals.append(
-                f"its last verification ({latest[0]}, {latest[2]}) found {latest[1]} differences"
-            )
     if not store.is_approved(name, "decommission"):
         refusals.append(f"no approval: `migrate approve {name} decommission`")
     notice = loaded.plan.policy.decommission_notice_seconds

@@ -37,7 +37,9 @@ def run_probe(
     checksum_trailer: Callable[[str, str, bytes], str] | None,
 ) -> ProbeReport:
     encryption = Encryption(inventory.target.encryption, inventory.target.kms_key_id)
-    report = probe(target, probe_bucket(inventory), encryption, checksum_trailer)
+    provider = target_provider(inventory.target.provider)
+    features = provider.features(inventory.target.preset).as_dict()
+    report = probe(target, probe_bucket(inventory), encryption, checksum_trailer, features)
     endpoint, preset = target_identity(inventory)
     summary = json.dumps(report.summary())
     store.record_probe(endpoint, preset, report.ok, bool(report.contradictions), summary)

@@ -44,7 +44,6 @@ class ListingSummary:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
-    collisions: int = 0
 
     def add(self, counts: ListingCounts) -> None:
         self.new += counts.new
@@ -104,19 +103,6 @@ class ObjectMover:
                 self.ledger.finish_listing(service)
                 break
             marker = page.next_marker
-        collisions = self.ledger.keys_colliding(service)
-        self.ledger.fail_objects(
-            service,
-            [
-                (
-                    key,
-                    f"name collides with {other!r} once '//' and '.' segments are normalised, "
-                    "as some S3 stacks do; rename one of them at the source",
-                )
-                for key, other in collisions
-            ],
-        )
-        summary.collisions = len(collisions)
         return summary
 
     def _page(self, container: str, prefix: str, marker: str | None) -> ListingPage:

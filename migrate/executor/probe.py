@@ -4,7 +4,8 @@ prefix, before any real object is trusted to it.
 Checks: a single PUT with Content-MD5 comes back with the same size, an MD5 ETag and the
 server-side encryption asked for; the bytes read back are the bytes sent; a multipart upload
 with the preset's part sizes completes to the right size; checksum headers of recent SDKs are
-accepted (or refused) without changing the stored size; everything is deleted afterwards.
+accepted (or refused) without changing the stored size; the optional bucket features (tagging,
+default encryption) are implemented or not; everything is deleted afterwards.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from migrate.errors import StorageError
+from migrate.errors import StorageError, UnsupportedFeature
 from migrate.ports import BucketSettings, Encryption, ObjectAttributes, PartInfo, TargetStore
 
 MiB = 1024 * 1024
@@ -68,12 +69,14 @@ def probe(
     bucket: str,
     encryption: Encryption,
     checksum_trailer: Callable[[str, str, bytes], str] | None = None,
+    features: Mapping[str, bool | None] | None = None,
 ) -> ProbeReport:
     report = ProbeReport(bucket)
     run = f"{PREFIX}{uuid.uuid4().hex}/"
     written: list[str] = []
     try:
-        target.ensure_bucket(bucket, BucketSettings(encryption, {"hdh-managed-by": "hdh-migrate"}))
+        target.ensure_bucket(bucket, BucketSettings(encryption, {}, default_encryption=False))
+        _bucket_features(target, bucket, encryption, dict(features or {}), report)
         _single(target, bucket, run, encryption, report, written)
         _multipart(target, bucket, run, report, written)
         if checksum_trailer is not None:
@@ -87,6 +90,48 @@ def probe(
             except StorageError as error:
                 report.checks.append(ProbeCheck("clean up", False, f"{key}: {error}"))
     return report
+
+
+FEATURES = (
+    ("bucket_tagging", "bucket tagging", "buckets are not tagged (apply warns)"),
+    (
+        "bucket_encryption",
+        "bucket default encryption",
+        "no bucket default (each object still carries its own encryption, checked at its write)",
+    ),
+)
+
+
+def _bucket_features(
+    target: TargetStore,
+    bucket: str,
+    encryption: Encryption,
+    declared: dict[str, bool | None],
+    report: ProbeReport,
+) -> None:
+    """What the preset may not know: does the server implement the optional bucket features?
+    A feature the preset declares present and the server lacks contradicts the preset."""
+    for feature, name, without in FEATURES:
+        settings = BucketSettings(
+            encryption,
+            {"hdh-managed-by": "hdh-migrate"} if feature == "bucket_tagging" else {},
+            default_encryption=feature == "bucket_encryption",
+        )
+        if feature == "bucket_encryption" and not encryption.enabled:
+            continue
+        try:
+            target.ensure_bucket(bucket, settings)
+        except UnsupportedFeature as missing:
+            report.checks.append(
+                ProbeCheck(
+                    name,
+                    declared.get(feature) is not True,
+                    f"not implemented by the server ({missing}): {without}",
+                    declared.get(feature) is True,
+                )
+            )
+            continue
+        report.checks.append(ProbeCheck(name, True, "implemented"))
 
 
 def _single(

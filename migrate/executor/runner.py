@@ -16,6 +16,7 @@ from migrate.executor.progress import Progress
 from migrate.executor.rollback import roll_back
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
 from migrate.kinds import kind
+from migrate.kinds.base import ApprovalNeeded
 from migrate.ledger import Ledger, ServiceState
 from migrate.model import Plan, PlannedService
 from migrate.ports import Encryption
@@ -145,6 +146,8 @@ class Runner:
                 )
                 self.ledger.set_service_state(name, "pending", step, "interrupted; apply resumes")
                 return ServiceOutcome(name, "pending", step, "interrupted")
+            except ApprovalNeeded as needed:
+                return self._wait_for_approval(name, step, str(needed))
             except StepFailed as failure:
                 message = str(failure)
                 self.ledger.step_finished(self.settings.run_id, name, step, "failed", message)
@@ -308,6 +311,7 @@ class Runner:
             route=route,
             hook_timeout=self.settings.hook_timeout,
             target_features=target.features if target is not None else None,
+            policy=self.plan.policy,
         )
 
 

@@ -24,17 +24,17 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call
-from migrate.ledger import CopiedObject, VerifyLedger
+from migrate.ledger import CopiedObject, KnownObject, VerifyLedger
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
-from migrate.ports import ObjectInfo, TargetStore
+from migrate.ports import ObjectInfo, SourceStore, TargetStore
 
 PAGE = 1000
 CHUNK = 1024 * 1024
@@ -339,3 +339,89 @@ def _sample(service: str, ledger: VerifyLedger, pct: float, cursor: int) -> tupl
     if len(rows) < size:
         rows += ledger.copied_slice(service, 0, size - len(rows))
     return {row.id for row in rows}, (start + size) % total
+
+
+class SourceCheckLedger(VerifyLedger, Protocol):
+    def known(self, service: str, keys: Sequence[str]) -> dict[str, KnownObject]: ...
+
+
+GONE_HEAD_BUDGET = 1000
+"""Source HEADs spent naming copied objects the source no longer lists (the count is exact)."""
+
+
+def compare_with_source(
+    service: str,
+    container: str,
+    prefix: str,
+    ledger: SourceCheckLedger,
+    source: SourceStore,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    limit: int = 50,
+) -> list[Difference]:
+    """The current source listing against what was copied: an object the source has and
+    the ledger does not count as copied, one the source changed since its copy (another
+    ETag or size), and the copied objects the source no longer has. Streams page by page;
+    differences beyond ``limit`` are counted in one last entry."""
+    found: list[Difference] = []
+    extra = 0
+    matched = 0
+    marker: str | None = None
+    while True:
+        page = retry_call(policy, partial(source.list_page, container, prefix, marker))
+        known = ledger.known(service, [o.key for o in page.objects])
+        for listed in page.objects:
+            problem = _against_copy(listed, known.get(listed.key))
+            if known.get(listed.key) is not None and known[listed.key].status == "done":
+                matched += 1
+            if problem is None:
+                continue
+            if len(found) < limit:
+                found.append(Difference(listed.key, problem))
+            else:
+                extra += 1
+        if page.next_marker is None:
+            break
+        marker = page.next_marker
+    gone = ledger.copied_count(service) - matched
+    if gone > 0:
+        named = _name_gone(service, container, ledger, source, policy, min(gone, limit))
+        found += named
+        if gone > len(named):
+            found.append(
+                Difference(
+                    f"({gone - len(named)} more)",
+                    "copied, and no longer listed at the source (deleted after the copy)",
+                )
+            )
+    if extra:
+        found.append(Difference(f"({extra} more)", "more differences with the source"))
+    return found
+
+
+def _against_copy(listed: ObjectInfo, row: KnownObject | None) -> str | None:
+    if row is None or row.status != "done":
+        status = f" ({row.status})" if row is not None else ""
+        return f"at the source, not copied{status}"
+    if (row.etag, row.size) != (listed.etag, listed.size):
+        return "the source changed since its copy (another ETag or size): copy it again"
+    return None
+
+
+def _name_gone(
+    service: str,
+    container: str,
+    ledger: VerifyLedger,
+    source: SourceStore,
+    policy: RetryPolicy,
+    wanted: int,
+) -> list[Difference]:
+    named: list[Difference] = []
+    for heads, row in enumerate(_ledger_rows(service, ledger)):
+        if len(named) >= wanted or heads >= GONE_HEAD_BUDGET:
+            break
+        if retry_call(policy, partial(source.head, container, row.key)) is None:
+            named.append(
+                Difference(row.key, "copied, and no longer at the source (deleted after the copy)")
+            )
+    return named

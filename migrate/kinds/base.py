@@ -6,10 +6,10 @@ cut over and the cutover gate is open) lives once, in the runner; a kind adds on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from migrate.model import PlannedService
+from migrate.model import PlannedPolicy, PlannedService
 
 if TYPE_CHECKING:
     from migrate.executor.copy import Route
@@ -32,6 +32,7 @@ class StepContext:
     route: Route | None
     hook_timeout: float
     target_features: Mapping[str, bool | None] | None = None
+    policy: PlannedPolicy = field(default_factory=PlannedPolicy)
 
     @property
     def prefix(self) -> str:
@@ -56,6 +57,11 @@ class StepContext:
 
 class StepFailed(Exception):
     """The step did not succeed; the message says why and what to do."""
+
+
+class ApprovalNeeded(StepFailed):
+    """The step stopped before doing something that needs a person's approval (a mass
+    deletion): the service waits at this step for ``migrate approve SERVICE STEP``."""
 
 
 Action = Callable[[StepContext], str]

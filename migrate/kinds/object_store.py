@@ -18,6 +18,7 @@ from migrate.executor.retry import retrying
 from migrate.executor.verify import verify_service
 from migrate.kinds.base import (
     Action,
+    ApprovalNeeded,
     KindSteps,
     ServiceKind,
     StepContext,
@@ -210,6 +211,14 @@ class ObjectStoreSteps:
         """Under the freeze: the final delta, then deletions (only when asked, only clean)."""
         route = _route(ctx)
         listing, _ = self._list_and_copy(ctx, route)
+        if not self.ledger.service(ctx.name).listing_complete:
+            raise StepFailed(
+                f"the final listing of '{route.container}' did not complete: nothing is "
+                "deleted from a partial listing; apply again"
+            )
+        approved = ctx.propagate_deletes and self._guard_deletions(
+            ctx, self.ledger.unlisted_copied(ctx.name, listing.generation)
+        )
         gone = self.ledger.retire_unlisted(ctx.name, listing.generation)
         counts = self.ledger.counts(ctx.name)
         if counts.failed or counts.pending:
@@ -235,6 +244,8 @@ class ObjectStoreSteps:
             except StorageError as error:
                 raise StepFailed(f"deleting {key!r} from '{route.bucket}': {error}") from None
         self.ledger.mark_deleted(ctx.name, gone)
+        if approved:
+            self.ledger.release_deletion_hold(ctx.name)
         self.ledger.audit(
             [
                 AuditEvent(
@@ -247,6 +258,28 @@ class ObjectStoreSteps:
             ]
         )
         return detail + f"; {len(gone)} deleted at the source, deleted on the target"
+
+    def _guard_deletions(self, ctx: StepContext, count: int) -> bool:
+        """Stop before deleting more than the policy allows (``max_delete_fraction`` of the
+        service's copied objects, or ``max_deletes``) unless a person approved the sync after
+        it last stopped here. A truncated or empty listing would look exactly like this.
+        Returns True when the deletions go ahead on such an approval."""
+        copied = self.ledger.counts(ctx.name).done
+        limits = ctx.policy
+        share = count / copied if copied else 0.0
+        if count <= limits.max_deletes and share <= limits.max_delete_fraction:
+            return False
+        if self.ledger.deletions_approved(ctx.name):
+            return True
+        self.ledger.hold_deletions(ctx.name)
+        raise ApprovalNeeded(
+            f"the final sync would delete {count} of the {copied} objects copied to the "
+            f"target ({share:.1%}), over policy.max_delete_fraction "
+            f"{limits.max_delete_fraction:.0%} or policy.max_deletes {limits.max_deletes}: "
+            "nothing was deleted. A truncated or wrong source listing looks like this: check "
+            f"the source; if the deletions are real, `migrate approve {ctx.name} sync`, then "
+            "apply again"
+        )
 
     def _check_all_done(self, ctx: StepContext) -> str:
         counts = self.ledger.counts(ctx.name)

@@ -16,7 +16,7 @@ from migrate.model import (
     PlannedWave,
 )
 from migrate.planner.graph import Condensed, condense, dependency_graph
-from migrate.planner.sides import planned_source, planned_target
+from migrate.planner.sides import feature_warnings, planned_source, planned_target
 from migrate.planner.waves import Limits, Schedule, schedule
 
 
@@ -29,6 +29,7 @@ def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
     waves = _waves(inventory, condensed, scheduled)
     wave_of = {name: wave.index for wave in waves for name in wave.services}
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    target = planned_target(inventory)
     return Plan(
         inventory=loaded.path,
         inventory_sha256=loaded.sha256,
@@ -42,9 +43,9 @@ def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
             for service in sorted(inventory.services, key=lambda s: s.name)
         },
         source=planned_source(inventory),
-        target=planned_target(inventory),
+        target=target,
         policy=_planned_policy(inventory),
-        warnings=[*loaded.warnings, *scheduled.warnings],
+        warnings=[*loaded.warnings, *feature_warnings(target), *scheduled.warnings],
     )
 
 
@@ -56,6 +57,8 @@ def _planned_policy(inventory: Inventory) -> PlannedPolicy:
         retry_max_seconds=policy.retry_max_time,
         bandwidth=policy.bandwidth,
         decommission_notice_seconds=policy.decommission_notice,
+        max_delete_fraction=policy.max_delete_fraction,
+        max_deletes=policy.max_deletes,
     )
 
 

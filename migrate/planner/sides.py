@@ -25,6 +25,24 @@ def planned_source(inventory: Inventory) -> PlannedEndpoint:
     )
 
 
+FEATURE_NAMES = {
+    "bucket_tagging": "bucket tagging (buckets will not be tagged)",
+    "bucket_encryption": "bucket default encryption (each object still carries its own)",
+}
+
+
+def feature_warnings(target: PlannedTarget) -> list[str]:
+    """A warning per optional feature that apply would use and the provider declares absent
+    (versioning is declared for the probe's report, apply does not use it)."""
+    network = target_provider(target.provider).network
+    which = f"preset '{target.preset}'" if network else f"provider '{target.provider}'"
+    return [
+        f"target {which} has no {FEATURE_NAMES[name]}"
+        for name, present in target.features.items()
+        if present is False and name in FEATURE_NAMES
+    ]
+
+
 def planned_target(inventory: Inventory) -> PlannedTarget:
     target = inventory.target
     url, host = _rebuilt(resolved_target_endpoint(inventory))

@@ -46,3 +46,20 @@ def test_a_target_without_bucket_tagging_is_applied_with_a_warning(
     status = migrate("status", "--format", "json", env=server_env, cwd=tmp_path)
     service = json.loads(status.stdout)["services"]["tagless-data"]
     assert (service["state"], service["objects_done"]) == ("done", 3)
+
+
+def test_the_probe_finds_out_what_the_preset_cannot_know(
+    servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    inventory = write_inventory(tmp_path, {"tagless-data": unique})
+    with Proxy(servers.s3_url, decide=_no_tagging) as proxy:
+        env = {**server_env, "S3_URL": proxy.url}
+        result = migrate("probe", str(inventory), env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr  # optional: not a failure
+    lines = [line for line in result.stdout.splitlines() if "bucket tagging" in line]
+    assert lines, result.stdout
+    assert "not implemented by the server" in " ".join(lines), result.stdout
+    assert any(
+        "bucket default encryption" in line and "implemented" in line
+        for line in result.stdout.splitlines()
+    ), result.stdout

@@ -147,6 +147,9 @@ def test_deletes_propagate_only_when_asked(
     inventory = write_inventory(
         tmp_path, {"deletes-on": on, "deletes-off": off}, service_options=options
     )
+    document = yaml.safe_load(inventory.read_text())
+    document["policy"]["max_delete_fraction"] = 0.2  # 1 of 6 (the mass-delete cap is 5 %)
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
     plan = _plan(tmp_path, inventory, server_env)
     result = migrate("apply", str(plan), "--yes", env=server_env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

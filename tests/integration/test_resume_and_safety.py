@@ -211,7 +211,8 @@ def test_approval_gate_then_approve(
     assert "migrate approve gated-data cutover" in first.stdout
     status = json.loads(migrate("status", "--format", "json", env=server_env, cwd=tmp_path).stdout)
     assert status["services"]["gated-data"]["state"] == "waiting-approval"
-    assert status["services"]["gated-data"]["step"] == "cutover"
+    # the gate on cutover is asked for before the write freeze (contract, 2026-12-01)
+    assert status["services"]["gated-data"]["step"] == "freeze"
     assert not marker.exists()
     bad = migrate("approve", "gated-data", "teleport", env=server_env, cwd=tmp_path)
     assert bad.returncode == 2

@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -394,3 +395,25 @@ def test_listed_then_claimed_object_keeps_its_source_time(
     assert result.status == "done"
     metadata = target.buckets["dst"]["dated.csv"].info.attributes.metadata
     assert metadata[SOURCE_MODIFIED_KEY] == listed.isoformat()
+
+
+@pytest.mark.parametrize("key", ["a/./b", "a//b", "../x", "/lead"])
+def test_a_dot_segment_name_is_refused_without_a_read(
+    source: FakeSource, target: FakeTarget, store: Store, key: str
+) -> None:
+    """``a/./b`` reads as ``a/b`` through an HTTP stack: never read, never written."""
+    source.add("src", key, b"what a/b would hold")
+    reads: list[str] = []
+    opened = source.open
+
+    def spying_open(container: str, name: str, expected_etag: str | None = None) -> Any:
+        reads.append(name)
+        return opened(container, name, expected_etag)
+
+    source.open = spying_open  # type: ignore[method-assign, assignment]
+    result = copier(source, target, store).copy(ROUTE, task_for(source, key))
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "path segment" in result.error
+    assert reads == []
+    assert target.buckets["dst"] == {}

@@ -179,18 +179,6 @@ def test_claimed_rows_left_by_a_crash_go_back_to_pending(store: Store) -> None:
     assert len(store.claim("svc-data", 10)) == 2
 
 
-def test_names_that_collide_after_normalisation(store: Store) -> None:
-    generation = store.begin_listing("svc-data")
-    store.ingest_listing(
-        "svc-data",
-        generation,
-        [_info("a//b"), _info("a/b"), _info("a/./c"), _info("a/c"), _info("x")],
-        None,
-    )
-    pairs = dict(store.keys_colliding("svc-data"))
-    assert pairs == {"a//b": "a/b", "a/b": "a//b", "a/./c": "a/c", "a/c": "a/./c"}
-
-
 def test_hostile_names_are_data(store: Store) -> None:
     evil = "x'); DROP TABLE objects; --"
     generation = store.begin_listing("svc-data")

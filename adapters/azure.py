@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from defusedxml import ElementTree as DefusedET
@@ -189,6 +189,24 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _refuse_redirect_to_another_host(response: requests.Response, **_: Any) -> requests.Response:
+    """A response hook: a redirect is followed only on the host that was asked (requests
+    would follow one anywhere; the signed request would then go to a host no policy allowed)."""
+    if response.is_redirect:
+        location = urljoin(response.url, response.headers.get("location", ""))
+        if _origin(location) != _origin(response.url):
+            raise PermanentStorageError(
+                f"the source answered HTTP {response.status_code} with a redirect to "
+                f"{_origin(location)[1] or location!r}, another host: not followed"
+            )
+    return response
+
+
 def _raise_for(response: requests.Response, what: str) -> None:
     """Translate an Azure error answer into our error tree (the adapter's one boundary)."""
     status = response.status_code
@@ -298,6 +316,7 @@ class AzureSource:
         session.trust_env = False
         if not session.proxies:
             session.proxies.update(self._proxies)
+        session.hooks["response"].append(_refuse_redirect_to_another_host)
 
     def _request(
         self,

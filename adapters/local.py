@@ -162,25 +162,17 @@ class LocalSource(_Folder):
 class LocalTarget(_Folder):
     """A folder receiving one folder per bucket."""
 
-    capabilities = TargetCapabilities(max_metadata_bytes=None)
+    capabilities = TargetCapabilities(max_metadata_bytes=None, encryption_modes=frozenset({"none"}))
+    """Plain files: no encryption at rest (the plan refuses to ask a local target for any)."""
 
     def ensure_bucket(self, bucket: str, settings: BucketSettings) -> bool:
         path = self.root / bucket
         created = not path.exists()
-        (path / SIDECAR).mkdir(parents=True, exist_ok=True)
-        settings_file = path / SIDECAR / "bucket.json"
-        settings_file.write_text(
-            json.dumps({"encryption": _public(settings.encryption), "tags": dict(settings.tags)})
+        _private_folders(path / SIDECAR)
+        _write_private(
+            path / SIDECAR / "bucket.json", json.dumps({"tags": dict(settings.tags)}).encode()
         )
         return created
-
-    def _bucket_encryption(self, bucket: str) -> str | None:
-        try:
-            data = json.loads((self.root / bucket / SIDECAR / "bucket.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        mode = data.get("encryption", {}).get("mode")
-        return mode if mode and mode != "none" else None
 
     def put(
         self,
@@ -206,10 +198,10 @@ class LocalTarget(_Folder):
     ) -> WriteResult:
         path = self._object_path(bucket, key)
         tmp_dir = self.root / bucket / SIDECAR / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        _private_folders(tmp_dir)
         tmp = tmp_dir / uuid.uuid4().hex
         digest = hashlib.md5(usedforsecurity=False)
-        with tmp.open("wb") as out:
+        with os.fdopen(os.open(tmp, _PRIVATE_FILE, 0o600), "wb") as out:
             for piece in pieces:
                 data = piece.read_bytes() if isinstance(piece, Path) else piece
                 digest.update(data)
@@ -217,7 +209,7 @@ class LocalTarget(_Folder):
             out.flush()
             os.fsync(out.fileno())
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_folders(path.parent)
             os.replace(tmp, path)
         except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
             tmp.unlink(missing_ok=True)
@@ -226,7 +218,7 @@ class LocalTarget(_Folder):
             ) from None
         etag = md5_hex if md5_hex is not None else f"{digest.hexdigest()}-{len(pieces)}"
         stat = path.stat()
-        mode = encryption.mode if encryption.enabled else self._bucket_encryption(bucket)
+        mode = None  # plain files: a local folder encrypts nothing, and never says it does
         side = {
             "key": key,
             "size": stat.st_size,
@@ -237,8 +229,8 @@ class LocalTarget(_Folder):
             "encryption": mode,
         }
         sidecar = self._sidecar(bucket, key)
-        sidecar.parent.mkdir(parents=True, exist_ok=True)
-        sidecar.write_text(json.dumps(side))
+        _private_folders(sidecar.parent)
+        _write_private(sidecar, json.dumps(side).encode())
         return WriteResult(etag=etag, encryption=mode)
 
     def _upload_dir(self, bucket: str, upload_id: str) -> Path:
@@ -252,13 +244,13 @@ class LocalTarget(_Folder):
         self._object_path(bucket, key)
         upload_id = uuid.uuid4().hex
         folder = self._upload_dir(bucket, upload_id)
-        folder.mkdir(parents=True)
+        _private_folders(folder)
         manifest = {
             "key": key,
             "attributes": {**asdict(attributes), "metadata": dict(attributes.metadata)},
             "encryption": _public(encryption),
         }
-        (folder / "manifest.json").write_text(json.dumps(manifest))
+        _write_private(folder / "manifest.json", json.dumps(manifest).encode())
         return upload_id
 
     def _manifest(self, bucket: str, key: str, upload_id: str) -> dict[str, Any]:
@@ -286,7 +278,7 @@ class LocalTarget(_Folder):
             raise PermanentStorageError(f"part {number} of {key!r} does not match its MD5")
         part = self._upload_dir(bucket, upload_id) / f"{number:05d}.part"
         tmp = part.with_suffix(".tmp")
-        tmp.write_bytes(body)
+        _write_private(tmp, body)
         os.replace(tmp, part)
         return md5_hex
 
@@ -330,6 +322,28 @@ class LocalTarget(_Folder):
         path = self._object_path(bucket, key)
         path.unlink(missing_ok=True)
         self._sidecar(bucket, key).unlink(missing_ok=True)
+
+
+_PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _private_folders(path: Path) -> None:
+    """Create ``path`` and its missing parents 0700: what the target writes is private."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+
+
+def _write_private(path: Path, data: Payload) -> None:
+    """Write a file created 0600."""
+    with os.fdopen(os.open(path, _PRIVATE_FILE, 0o600), "wb") as handle:
+        handle.write(data)
 
 
 def _public(encryption: Encryption) -> dict[str, str | None]:

@@ -66,8 +66,9 @@ def generate(count: int, seed: int = 7) -> dict[str, Any]:
         "version": 1,
         "name": f"bench-{count}",
         "source": {"provider": "local", "path": "/srv/bench-src"},
-        "target": {"provider": "local", "path": "/srv/bench-dst"},
+        "target": {"provider": "local", "path": "/srv/bench-dst", "encryption": "none"},
         "policy": {
+            "require_encryption": False,  # a local target encrypts nothing
             "max_services_per_wave": MAX_SERVICES,
             "max_bytes_per_wave": "40TiB",
             "pilot_wave": True,

@@ -14,6 +14,14 @@ from urllib.parse import urlsplit
 _FORBIDDEN = re.compile(r"[\s\\\x00-\x1f\x7f]")
 
 
+_USER_INFO = re.compile(r"(//)[^/?#]*@")
+
+
+def shown(text: str) -> str:
+    """The endpoint as a message may show it: user info (a password) masked."""
+    return _USER_INFO.sub(r"\1***@", text)
+
+
 class EndpointRefused(ValueError):
     """The text is not one plain endpoint URL; the message says why."""
 

@@ -21,7 +21,11 @@ def make_inventory(
     max_bytes: int | None = None,
     pilot: bool = False,
 ) -> Inventory:
-    policy: dict[str, Any] = {"max_services_per_wave": max_services, "pilot_wave": pilot}
+    policy: dict[str, Any] = {
+        "max_services_per_wave": max_services,
+        "pilot_wave": pilot,
+        "require_encryption": False,
+    }
     if max_bytes is not None:
         policy["max_bytes_per_wave"] = max_bytes
     return Inventory.model_validate(
@@ -29,7 +33,7 @@ def make_inventory(
             "version": 1,
             "name": "generated",
             "source": {"provider": "local", "path": "/tmp/src"},
-            "target": {"provider": "local", "path": "/tmp/dst"},
+            "target": {"provider": "local", "path": "/tmp/dst", "encryption": "none"},
             "policy": policy,
             "services": services,
         }

@@ -23,6 +23,7 @@ NOT_IMPLEMENTED = (
     b"</Error>"
 )
 
+
 # decide(method, path, count) -> None (forward), "slowdown", "notimplemented" (501, as a server
 # without an optional feature answers), "reset", "hold" (the request waits until release() and
 # its connection is then reset, never forwarded) or "delay" (the request waits until release()
@@ -34,6 +35,7 @@ class Forged:
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 Decision = Callable[[str, str, int], "str | Forged | None"]
@@ -106,6 +108,8 @@ class Proxy:
                     proxy.recorder.faults.append(("forged", self.command, self.path))
                     self.send_response(decision.status)
                     self.send_header("Content-Type", decision.content_type)
+                    for name, value in decision.headers:
+                        self.send_header(name, value)
                     self.send_header("Content-Length", str(len(decision.body)))
                     self.end_headers()
                     self.wfile.write(decision.body)

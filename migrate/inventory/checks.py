@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from migrate.config import Inventory
-from migrate.endpoints import EndpointRefused, parse_endpoint
+from migrate.endpoints import EndpointRefused, parse_endpoint, shown
 from migrate.inventory.yamlsrc import Path
 from migrate.naming import azure_container_problem, bucket_problem, derive_bucket
 from migrate.presets import PRESETS
@@ -133,8 +133,8 @@ def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
             yield (
                 (side, "endpoint"),
                 (
-                    f"endpoint {url!r} is refused: {refused}; give one absolute URL such as "
-                    "https://host:443"
+                    f"endpoint {shown(url)!r} is refused: {refused}; give one absolute URL "
+                    "such as https://host:443"
                 ),
             )
 
@@ -142,6 +142,15 @@ def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
 def _preset_findings(inventory: Inventory) -> Iterator[Finding]:
     target = inventory.target
     if not target_provider(target.provider).network:
+        if target.encryption != "none":
+            yield (
+                ("target", "encryption"),
+                (
+                    f"a {target.provider} target writes plain files and cannot encrypt at rest: "
+                    f"'{target.encryption}' would be claimed, never applied; set encryption: none "
+                    "(with policy.require_encryption: false), or use an S3 target"
+                ),
+            )
         return
     preset = PRESETS[target.preset]
     if target.endpoint is None and preset.endpoint_template is None:

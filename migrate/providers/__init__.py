@@ -36,8 +36,8 @@ class TargetProvider:
         return PRESETS[preset].features if self.network else self.local_features
 
     def capabilities(self, preset: str) -> TargetCapabilities:
-        if not self.network:
-            return TargetCapabilities(max_metadata_bytes=None)
+        if not self.network:  # a local folder: plain files, no encryption at rest
+            return TargetCapabilities(max_metadata_bytes=None, encryption_modes=frozenset({"none"}))
         limits = PRESETS[preset]
         return TargetCapabilities(
             max_parts=limits.max_parts,

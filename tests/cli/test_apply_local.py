@@ -35,8 +35,8 @@ def _setup(tmp_path: Path) -> Path:
         "version": 1,
         "name": "local",
         "source": {"provider": "local", "path": str(tmp_path / "src")},
-        "target": {"provider": "local", "path": str(tmp_path / "dst")},
-        "policy": {"pilot_wave": False},
+        "target": {"provider": "local", "path": str(tmp_path / "dst"), "encryption": "none"},
+        "policy": {"pilot_wave": False, "require_encryption": False},
         "services": [
             {"name": f"{c}-data", "kind": "object-store", "data": {"container": c}}
             for c in ("alpha", "bravo", "charlie")

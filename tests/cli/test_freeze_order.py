@@ -58,8 +58,8 @@ def _setup(
         "version": 1,
         "name": "local-hub",
         "source": {"provider": "local", "path": str(tmp_path / "src")},
-        "target": {"provider": "local", "path": str(tmp_path / "dst")},
-        "policy": {"pilot_wave": False},
+        "target": {"provider": "local", "path": str(tmp_path / "dst"), "encryption": "none"},
+        "policy": {"pilot_wave": False, "require_encryption": False},
         "services": [db, portal],
     }
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(document, sort_keys=False))

@@ -35,8 +35,8 @@ def _inventory(tmp_path: Path, services: list[dict[str, Any]], name: str = "inve
         "version": 1,
         "name": "local-hub",
         "source": {"provider": "local", "path": str(tmp_path / "src")},
-        "target": {"provider": "local", "path": str(tmp_path / "dst")},
-        "policy": {"pilot_wave": False},
+        "target": {"provider": "local", "path": str(tmp_path / "dst"), "encryption": "none"},
+        "policy": {"pilot_wave": False, "require_encryption": False},
         "services": services,
     }
     path = tmp_path / f"{name}.yaml"

@@ -14,7 +14,7 @@ from migrate.errors import RefusedForSafety, StateError, StateLocked
 from migrate.ledger import CopyResult, LockInfo
 from migrate.ports import ObjectInfo
 from state.objects import claimable
-from state.schema import meta
+from state.schema import SCHEMA_VERSION, UPGRADES, meta
 from state.store import Store
 from tests.planning import one_store_plan
 
@@ -66,16 +66,18 @@ def test_a_version_3_ledger_is_upgraded_in_place(store: Store) -> None:
     url = store.engine.url.render_as_string(hide_password=False)
     store.ingest_listing("svc-data", 1, [_info("a")], None)
     with store.tx() as c:
-        for column in ("target_modified", "target_sse"):
-            c.execute(text(f"ALTER TABLE objects DROP COLUMN {column}"))
-        c.execute(text("ALTER TABLE services DROP COLUMN route"))
+        for version in range(4, SCHEMA_VERSION + 1):  # undo every column added since 3
+            for statement in UPGRADES[version - 1]:
+                words = statement.split()
+                if words[:2] == ["ALTER", "TABLE"] and words[3:5] == ["ADD", "COLUMN"]:
+                    c.execute(text(f"ALTER TABLE {words[2]} DROP COLUMN {words[5]}"))
         c.execute(meta.update().values(value="3"))
     store.engine.dispose()
     with pytest.raises(StateError, match="run `migrate apply` once to upgrade"):
         Store.open(url, readonly=True)
     upgraded = Store.open(url)
     with upgraded.tx() as c:
-        assert c.execute(text("SELECT value FROM migrate_meta")).scalar() == "5"
+        assert c.execute(text("SELECT value FROM migrate_meta")).scalar() == str(SCHEMA_VERSION)
         assert c.execute(text("SELECT key, target_modified, target_sse FROM objects")).all() == [
             ("a", None, None)
         ]

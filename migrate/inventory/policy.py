@@ -153,3 +153,25 @@ def _qualification_findings(inventory: Inventory) -> Iterator[Finding]:
                 f"'{target.region}' (policy.require_qualified)"
             ),
         )
+    yield from _provider_host_findings(inventory)
+
+
+def _provider_host_findings(inventory: Inventory) -> Iterator[Finding]:
+    """A qualified preset is only as good as the host the data really goes to: an explicit
+    endpoint must be one of the preset provider's hosts (where the preset knows them)."""
+    preset = PRESETS[inventory.target.preset]
+    url = resolved_target_endpoint(inventory)
+    if not preset.qualified or not preset.endpoint_hosts or url is None:
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    if is_loopback_host(host):
+        return  # an emulator on this machine, for rehearsals
+    if not any(fnmatch.fnmatchcase(host, pattern) for pattern in preset.endpoint_hosts):
+        yield (
+            ("target", "endpoint"),
+            (
+                f"target endpoint host '{host}' is not a host of preset '{preset.name}' "
+                f"({', '.join(preset.endpoint_hosts)}): policy.require_qualified asks that the "
+                "data go to the qualified provider itself"
+            ),
+        )

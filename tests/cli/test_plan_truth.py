@@ -199,3 +199,21 @@ def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
     with sqlite3.connect(database) as connection:
         (route,) = connection.execute("SELECT route FROM services").fetchone()
     assert json.loads(route)["container"] == "alpha"
+
+
+def test_a_narrowed_prefix_never_deletes_what_the_source_still_has(tmp_path: Path) -> None:
+    """Applied on the whole container with deletions on, then the prefix narrowed: the rows
+    outside the new prefix are not "deleted at the source": the route change is refused."""
+    _seed(tmp_path, "alpha")
+    (tmp_path / "src" / "alpha" / "keep").mkdir()
+    (tmp_path / "src" / "alpha" / "keep" / "k.csv").write_bytes(b"k\n")
+    whole = {**_store("alpha"), "data": {"container": "alpha", "propagate_deletes": True}}
+    first = _plan(tmp_path, _inventory(tmp_path, [whole], "first"), "first.json")
+    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    narrowed = {**whole, "data": {**whole["data"], "prefix": "keep/"}}
+    second = _plan(tmp_path, _inventory(tmp_path, [narrowed], "second"), "second.json")
+    result = _run("apply", second.name, "--yes", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "prefix 'keep/'" in result.stderr
+    copied = sorted(p.name for p in (tmp_path / "dst" / "alpha").rglob("*.csv"))
+    assert copied == ["0.csv", "1.csv", "2.csv", "k.csv"]  # nothing deleted at the target

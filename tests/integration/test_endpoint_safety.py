@@ -67,3 +67,20 @@ def test_a_redirect_to_another_host_is_not_followed(
     assert "another host: not followed" in result.stdout
     status = json.loads(migrate("status", "--format", "json", env=env, cwd=tmp_path).stdout)
     assert status["services"]["moved-data"]["state"] == "failed"
+
+
+def test_a_qualified_preset_takes_only_its_provider_hosts(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    inventory = write_inventory(tmp_path, {"store-data": "store"}, s3_url="${QUALIFIED_URL}")
+    document = yaml.safe_load(inventory.read_text())
+    document["target"].update(preset="outscale", region="cloudgouv-eu-west-1")
+    document["policy"].update(require_qualified=True, allowed_regions=["cloudgouv-eu-west-1"])
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    elsewhere = {**server_env, "QUALIFIED_URL": "https://s3.other-provider.example"}
+    refused = migrate("plan", str(inventory), env=elsewhere, cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "'s3.other-provider.example' is not a host of preset 'outscale'" in refused.stderr
+    own = {**server_env, "QUALIFIED_URL": "https://oos.cloudgouv-eu-west-1.outscale.com"}
+    accepted = migrate("plan", str(inventory), env=own, cwd=tmp_path)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr

@@ -130,6 +130,10 @@ class VerifyLedger(Protocol):
         """(key, status, last error) of listed objects not copied (pending or failed)."""
         ...
 
+    def known(self, service: str, keys: Sequence[str]) -> dict[str, KnownObject]:
+        """What the ledger holds for these keys (any status)."""
+        ...
+
 
 class UploadJournal(Protocol):
     """Where the multipart uploads in flight are written down, so that a later attempt resumes

@@ -26,6 +26,12 @@ class ServiceProgress:
     freeze_started_at: str | None = None
     cutover_at: str | None = None
     decommissioned_at: str | None = None
+    step_started_at: str | None = None
+    """When the running step started (None unless the service is running)."""
+    bytes_since_step: int = 0
+    """Bytes of the objects done since the running step started."""
+    last_verify: dict[str, object] | None = None
+    """The last verification: ``at``, ``level``, ``against``, ``differences``."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,6 @@ class LedgerSnapshot:
     """One consistent read of the ledger for status and its views."""
 
     services: list[ServiceProgress]
-    recent: dict[str, int]
-    """Bytes done per service since the rate window began."""
     series: list[tuple[str, int, int]] = field(default_factory=list)
     failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     steps: list[StepRow] = field(default_factory=list)

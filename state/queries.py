@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Connection, and_, func, select
 
 from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
-from state.schema import evidence, objects, services, steps
+from state.schema import evidence, objects, services, steps, verifications
 
 __all__ = [
     "EvidenceRow",
@@ -14,7 +16,6 @@ __all__ = [
     "evidence_files",
     "failures",
     "proofs",
-    "recent_bytes",
     "retries_total",
     "service_progress",
     "steps_of",
@@ -34,9 +35,12 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
         ).group_by(objects.c.service, objects.c.status)
     ):
         counts.setdefault(str(service), {})[str(status)] = (int(number), int(size))
+    windows = _step_windows(connection)
+    verified = last_verifications(connection)
     found = []
     for r in connection.execute(select(services).order_by(services.c.wave, services.c.name)):
         by_status = counts.get(r.name, {})
+        started, since = windows.get(r.name, (None, 0))
         live = {k: v for k, v in by_status.items() if k != "deleted"}
         found.append(
             ServiceProgress(
@@ -58,8 +62,66 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
                 freeze_started_at=r.freeze_started_at,
                 cutover_at=r.cutover_at,
                 decommissioned_at=r.decommissioned_at,
+                step_started_at=started,
+                bytes_since_step=since,
+                last_verify=verified.get(r.name),
             )
         )
+    return found
+
+
+def _step_windows(connection: Connection) -> dict[str, tuple[str, int]]:
+    """For each running service: when its current step started, and the bytes of the
+    objects done since (the rate's numerator over the step's active time)."""
+    running = connection.execute(
+        select(services.c.name, steps.c.started_at)
+        .join(steps, and_(steps.c.service == services.c.name, steps.c.step == services.c.step))
+        .where(and_(services.c.state == "running", steps.c.started_at.is_not(None)))
+    ).all()
+    windows: dict[str, tuple[str, int]] = {}
+    for name, started in running:
+        done = connection.execute(
+            select(func.coalesce(func.sum(objects.c.size), 0)).where(
+                and_(
+                    objects.c.service == name,
+                    objects.c.status == "done",
+                    objects.c.updated_at >= started,
+                )
+            )
+        ).scalar()
+        windows[str(name)] = (str(started), int(done or 0))
+    return windows
+
+
+def last_verifications(connection: Connection) -> dict[str, dict[str, object]]:
+    """The last verification of each service: when, at what level, against what, and how
+    many differences it found."""
+    latest = (
+        select(func.max(verifications.c.id).label("id"))
+        .group_by(verifications.c.service)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(
+            verifications.c.service,
+            verifications.c.recorded_at,
+            verifications.c.level,
+            verifications.c.differences,
+            verifications.c.summary,
+        ).where(verifications.c.id.in_(select(latest.c.id)))
+    ).all()
+    found: dict[str, dict[str, object]] = {}
+    for row in rows:
+        try:
+            summary = json.loads(row.summary)
+        except ValueError:
+            summary = {}
+        found[str(row.service)] = {
+            "at": row.recorded_at,
+            "level": row.level,
+            "against": summary.get("against", "ledger") if isinstance(summary, dict) else "ledger",
+            "differences": int(row.differences),
+        }
     return found
 
 
@@ -95,16 +157,6 @@ def throughput_series(connection: Connection, since: str) -> list[tuple[str, int
         .order_by(minute)
     ).all()
     return [(str(m), int(n), int(b)) for m, n, b in rows]
-
-
-def recent_bytes(connection: Connection, since: str) -> dict[str, int]:
-    """Bytes done per service since ``since``, for rates."""
-    rows = connection.execute(
-        select(objects.c.service, func.coalesce(func.sum(objects.c.size), 0))
-        .where(and_(objects.c.status == "done", objects.c.updated_at >= since))
-        .group_by(objects.c.service)
-    ).all()
-    return {str(s): int(b) for s, b in rows}
 
 
 def retries_total(connection: Connection) -> dict[str, int]:

@@ -9,17 +9,15 @@ from state.database import Database
 
 
 class ReadSide(Database):
-    def snapshot(self, rate_since: str, series_since: str | None) -> LedgerSnapshot:
-        """Progress of every service and the bytes done since ``rate_since``; with
-        ``series_since``, also what the dashboard shows (series, failures, steps, proofs)."""
+    def snapshot(self, series_since: str | None) -> LedgerSnapshot:
+        """Progress of every service (with its running step's window and last verification);
+        with ``series_since``, also what the dashboard shows (series, failures, steps)."""
         with self.tx() as connection:
             services = queries.service_progress(connection)
-            recent = queries.recent_bytes(connection, rate_since)
             if series_since is None:
-                return LedgerSnapshot(services, recent)
+                return LedgerSnapshot(services)
             return LedgerSnapshot(
                 services,
-                recent,
                 series=queries.throughput_series(connection, series_since),
                 failures={
                     s.name: queries.failures(connection, s.name, 20)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,12 @@ from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
 from migrate.executor.hooks import run_hook
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
-from migrate.executor.verify import VerifyReport, compare_with_source, verify_service
+from migrate.executor.verify import (
+    VerifyReport,
+    compare_with_source,
+    record_verification,
+    verify_service,
+)
 from migrate.kinds.base import StepFailed
 from migrate.ledger import LockInfo
 from migrate.ports import SourceStore, TargetStore
@@ -32,6 +36,9 @@ class VerifyResult:
         return all(report.ok for report in self.reports)
 
 
+AGAINST = ("source", "ledger")
+
+
 def verify(
     loaded: LoadedPlan,
     store: LifecycleStore,
@@ -43,7 +50,17 @@ def verify(
     policy: RetryPolicy,
     evidence_dir: Path,
     run_id: str,
+    source: SourceStore | None = None,
+    against: str = "source",
 ) -> VerifyResult:
+    """Compare the target with the current source listing (``against="source"``: each
+    difference says whether the source changed, added or deleted the object since its copy,
+    or the target lost or altered it), or only with what was copied (``against="ledger"``).
+    Every run is recorded and is an audit event, whatever it found."""
+    if against not in AGAINST:
+        raise InvalidInput(f"--against {against}: choose source or ledger")
+    if against == "source" and source is None:
+        raise InvalidInput("verifying against the source needs the source")
     plan = loaded.plan
     stores = [n for n, s in plan.services.items() if s.bucket is not None]
     unknown = [n for n in services if n not in plan.services]
@@ -74,13 +91,13 @@ def verify(
         )
         if report.next_cursor is not None:
             store.set_verify_cursor(name, report.next_cursor)
-        store.record_verification(
-            name,
-            report.level,
-            report.checked,
-            len(report.differences),
-            json.dumps(report.summary()),
-        )
+        planned = plan.services[name]
+        if against == "source" and source is not None and planned.container is not None:
+            report.differences += compare_with_source(
+                name, planned.container, planned.prefix, store, source, policy=policy
+            )
+            report.against = "source"
+        record_verification(store, name, planned.project, report, run_id, "verify")
         result.reports.append(report)
     waves = sorted({plan.services[n].wave for n in chosen})
     for wave in waves:
@@ -236,31 +253,12 @@ def _verify_before_retiring(
         policy=policy,
         encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
     )
-    differences = [*report.differences]
-    differences += compare_with_source(
+    report.differences += compare_with_source(
         name, planned.container, planned.prefix, store, source, policy=policy
     )
-    summary = {**report.summary(), "against": "source", "purpose": "decommission"}
-    summary["differences"] = [{"key": d.key, "problem": d.problem} for d in differences]
-    store.record_verification(name, level, report.checked, len(differences), json.dumps(summary))
-    store.audit(
-        [
-            AuditEvent(
-                "verify",
-                name,
-                "ok" if not differences else "differences",
-                project=planned.project,
-                detail={
-                    "level": level,
-                    "against": "source",
-                    "purpose": "decommission",
-                    "checked": report.checked,
-                    "differences": len(differences),
-                    "run": run_id,
-                },
-            )
-        ]
-    )
+    report.against = "source"
+    record_verification(store, name, planned.project, report, run_id, "decommission")
+    differences = report.differences
     if differences:
         shown = "; ".join(f"{d.key!r}: {d.problem}" for d in differences[:10])
         raise RefusedForSafety(
@@ -321,6 +319,11 @@ def _decommission_refusals(loaded: LoadedPlan, store: LifecycleStore, name: str)
         refusals.append(f"it was decommissioned on {record.decommissioned_at}")
     if record.state != "done" or "validate" not in record.done_steps:
         refusals.append(f"it is not cut over and validated (state {record.state})")
+    latest = store.latest_verification(name)
+    if latest is not None and latest[1]:  # the fresh check below comes on top of this one
+        refusals.append(
+            f"its last verification ({latest[0]}, {latest[2]}) found {latest[1]} differences"
+        )
     if not store.is_approved(name, "decommission"):
         refusals.append(f"no approval: `migrate approve {name} decommission`")
     notice = loaded.plan.policy.decommission_notice_seconds

@@ -19,7 +19,6 @@ STALE_HEARTBEAT_SECONDS = 60
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-RATE_WINDOW_SECONDS = 300
 SERIES_HOURS = 24
 
 
@@ -43,11 +42,15 @@ class StatusReport:
     taken_at: str = ""
 
     def eta_seconds(self, service: ServiceProgress) -> float | None:
-        rate = self.rates.get(service.name, 0.0)
-        left = service.bytes_total - service.bytes_done
-        if left <= 0:
-            return 0.0
-        return left / rate if rate > 0 else None
+        """Seconds left at the service's rate; None unless it is copying at a known rate."""
+        rate = self.rates.get(service.name)
+        if rate is None or rate <= 0:
+            return None
+        return max(0, service.bytes_total - service.bytes_done) / rate
+
+    def rate(self, service: ServiceProgress) -> float | None:
+        """Bytes per second over the service's active copy time; None when not copying."""
+        return self.rates.get(service.name)
 
     @property
     def total_rate(self) -> float:
@@ -101,6 +104,10 @@ class StatusReport:
                     "bytes_total": s.bytes_total,
                     "bytes_done": s.bytes_done,
                     "error": s.error,
+                    "frozen_since": frozen_since(s),
+                    "rate_bytes_per_s": self.rate(s),
+                    "eta_seconds": self.eta_seconds(s),
+                    "last_verify": s.last_verify,
                 }
                 for s in self.services
             },
@@ -111,9 +118,8 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
     """Read the ledger once (never write); ``detail`` adds what the dashboard shows."""
     latest = store.latest_plan() or store.any_plan()
     now = datetime.now(UTC)
-    window = (now - timedelta(seconds=RATE_WINDOW_SECONDS)).strftime(ISO)
     since = (now - timedelta(hours=SERIES_HOURS)).strftime(ISO) if detail else None
-    snapshot = store.snapshot(window, since)
+    snapshot = store.snapshot(since)
     plan = latest[1] if latest else None
     return StatusReport(
         plan_sha256=latest[0] if latest else None,
@@ -122,7 +128,7 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         lock=store.lock_info(),
         services=snapshot.services,
         plan=plan,
-        rates={name: size / RATE_WINDOW_SECONDS for name, size in snapshot.recent.items()},
+        rates=copy_rates(snapshot.services, now),
         series=snapshot.series,
         failures=snapshot.failures,
         steps=snapshot.steps,
@@ -131,6 +137,35 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         evidence=snapshot.evidence,
         taken_at=now.strftime(ISO),
     )
+
+
+def frozen_since(service: ServiceProgress) -> str | None:
+    """When the write freeze began, while it lasts (it ends at validate or a rollback)."""
+    if service.freeze_started_at is None or service.freeze_seconds is not None:
+        return None
+    return None if service.state == "rolled-back" else service.freeze_started_at
+
+
+def copy_rates(services: list[ServiceProgress], now: datetime) -> dict[str, float]:
+    """One definition of throughput for every view: the bytes a service copied since its
+    running copy step began, over that step's elapsed time; only for services copying."""
+    rates: dict[str, float] = {}
+    for service in services:
+        if service.state != "running" or service.step_started_at is None:
+            continue
+        if service.step not in kind_steps_copying(service.kind):
+            continue
+        elapsed = (now - parse_iso(service.step_started_at)).total_seconds()
+        if elapsed > 0:
+            rates[service.name] = service.bytes_since_step / elapsed
+    return rates
+
+
+def kind_steps_copying(name: str) -> tuple[str, ...]:
+    from migrate.kinds import KINDS
+
+    spec = KINDS.get(name)
+    return spec.copy_steps if spec is not None else ()
 
 
 def approve(store: GateStore, service: str, step: str, operator: str) -> bool:

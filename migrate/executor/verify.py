@@ -22,6 +22,7 @@ Levels:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
 
+from migrate.audit import AuditEvent
 from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call
 from migrate.ledger import CopiedObject, KnownObject, VerifyLedger
@@ -42,6 +44,15 @@ LEVELS = ("listing", "hash", "deep")
 _T = TypeVar("_T")
 
 
+TARGET_LOST = "target lost"
+TARGET_ALTERED = "target altered"
+TARGET_EXTRA = "target extra"
+SOURCE_CHANGED = "source changed"
+SOURCE_ADDED = "source added"
+SOURCE_DELETED = "source deleted"
+NOT_COPIED = "not copied"
+
+
 @dataclass(frozen=True)
 class Difference:
     key: str
@@ -49,6 +60,9 @@ class Difference:
     refuted: bool = False
     """The object's copy does not hold (the target does not protect it as it must): it is
     not done, whatever the write's answer said."""
+    cause: str = TARGET_ALTERED
+    """Which side moved: the target lost or altered the object (repair copies it again), or
+    the source changed, added or deleted it since its copy (a sync takes it)."""
 
 
 @dataclass
@@ -64,6 +78,9 @@ class VerifyReport:
     unchanged: int = 0
     """Objects whose listing shows them as their write check saw them (not HEADed again)."""
     next_cursor: int | None = None
+    against: str = "ledger"
+    """What the target was compared with: ``ledger`` (what was copied) or ``source`` (the
+    current source listing, too)."""
 
     @property
     def ok(self) -> bool:
@@ -78,7 +95,10 @@ class VerifyReport:
             "unchanged_since_write_check": self.unchanged,
             "not_copied": self.not_copied,
             "in_flight": self.in_flight,
-            "differences": [{"key": d.key, "problem": d.problem} for d in self.differences],
+            "against": self.against,
+            "differences": [
+                {"key": d.key, "problem": d.problem, "cause": d.cause} for d in self.differences
+            ],
             "proofs": dict(self.proofs),
         }
 
@@ -106,7 +126,9 @@ def verify_service(
         if status == "failed":  # pending or changed: still moving while the source is live
             report.not_copied += 1
             if report.not_copied <= 50:
-                report.differences.append(Difference(key, f"not copied: {error or status}"))
+                report.differences.append(
+                    Difference(key, f"not copied: {error or status}", cause=NOT_COPIED)
+                )
         else:
             report.in_flight += 1
     deep_ids: set[int] | None = None
@@ -193,14 +215,17 @@ def _reconcile(
     listed = _target_rows(bucket, target, policy)
     want = next(expected, None)
     have = next(listed, None)
+    unmatched: list[str] = []
     while want is not None or have is not None:
         if want is not None and (have is None or want.key < have.key):
-            report.differences.append(Difference(want.key, "missing on the target"))
+            report.differences.append(
+                Difference(want.key, "missing on the target", cause=TARGET_LOST)
+            )
             want = next(expected, None)
         elif have is not None and (want is None or have.key < want.key):
-            report.differences.append(
-                Difference(have.key, "extra on the target (not in the source listing)")
-            )
+            unmatched.append(have.key)
+            if len(unmatched) >= PAGE:
+                _extra(service, ledger, unmatched, report)
             have = next(listed, None)
         elif want is not None and have is not None:
             if have.size != want.size:
@@ -211,6 +236,24 @@ def _reconcile(
                 yield want, have
             want = next(expected, None)
             have = next(listed, None)
+    _extra(service, ledger, unmatched, report)
+
+
+def _extra(service: str, ledger: VerifyLedger, keys: list[str], report: VerifyReport) -> None:
+    """Target objects the ledger does not count as copied: extra, unless the ledger has them
+    in flight (changed at the source, or pending: the old version stays until it is copied
+    again, at the latest by the sync under the freeze). Empties ``keys``."""
+    if not keys:
+        return
+    known = ledger.known(service, keys)
+    for key in keys:
+        row = known.get(key)
+        if row is not None and row.status in ("pending", "copying", "changed", "failed"):
+            continue  # in flight, or reported as not copied
+        report.differences.append(
+            Difference(key, "extra on the target (not in the source listing)", cause=TARGET_EXTRA)
+        )
+    keys.clear()
 
 
 @dataclass(frozen=True)
@@ -247,7 +290,9 @@ def _record(seen: _Seen, report: VerifyReport, *, encrypted: bool) -> None:
     obj = seen.obj
     report.checked += 1
     if seen.info is None:
-        report.differences.append(Difference(obj.key, "missing on the target at HEAD"))
+        report.differences.append(
+            Difference(obj.key, "missing on the target at HEAD", cause=TARGET_LOST)
+        )
         return
     if encrypted and seen.info.encryption is None:
         report.differences.append(
@@ -310,7 +355,9 @@ def _deep_check(
     obj: CopiedObject, read: tuple[int, str] | StorageError, report: VerifyReport
 ) -> str | None:
     if isinstance(read, ObjectNotFound):
-        report.differences.append(Difference(obj.key, "missing on the target at re-read"))
+        report.differences.append(
+            Difference(obj.key, "missing on the target at re-read", cause=TARGET_LOST)
+        )
         return None
     if isinstance(read, StorageError):
         report.differences.append(Difference(obj.key, f"unreadable on the target: {read}"))
@@ -341,10 +388,6 @@ def _sample(service: str, ledger: VerifyLedger, pct: float, cursor: int) -> tupl
     return {row.id for row in rows}, (start + size) % total
 
 
-class SourceCheckLedger(VerifyLedger, Protocol):
-    def known(self, service: str, keys: Sequence[str]) -> dict[str, KnownObject]: ...
-
-
 GONE_HEAD_BUDGET = 1000
 """Source HEADs spent naming copied objects the source no longer lists (the count is exact)."""
 
@@ -353,7 +396,7 @@ def compare_with_source(
     service: str,
     container: str,
     prefix: str,
-    ledger: SourceCheckLedger,
+    ledger: VerifyLedger,
     source: SourceStore,
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
@@ -377,7 +420,7 @@ def compare_with_source(
             if problem is None:
                 continue
             if len(found) < limit:
-                found.append(Difference(listed.key, problem))
+                found.append(Difference(listed.key, problem, cause=_source_cause(problem)))
             else:
                 extra += 1
         if page.next_marker is None:
@@ -392,11 +435,16 @@ def compare_with_source(
                 Difference(
                     f"({gone - len(named)} more)",
                     "copied, and no longer listed at the source (deleted after the copy)",
+                    cause=SOURCE_DELETED,
                 )
             )
     if extra:
         found.append(Difference(f"({extra} more)", "more differences with the source"))
     return found
+
+
+def _source_cause(problem: str) -> str:
+    return SOURCE_CHANGED if problem.startswith("the source changed") else SOURCE_ADDED
 
 
 def _against_copy(listed: ObjectInfo, row: KnownObject | None) -> str | None:
@@ -422,6 +470,56 @@ def _name_gone(
             break
         if retry_call(policy, partial(source.head, container, row.key)) is None:
             named.append(
-                Difference(row.key, "copied, and no longer at the source (deleted after the copy)")
+                Difference(
+                    row.key,
+                    "copied, and no longer at the source (deleted after the copy)",
+                    cause=SOURCE_DELETED,
+                )
             )
     return named
+
+
+class VerifyRecorder(Protocol):
+    def record_verification(
+        self, service: str, level: str, checked: int, differences: int, summary: str
+    ) -> None: ...
+
+    def audit(self, events: Sequence[AuditEvent]) -> None: ...
+
+
+def record_verification(
+    store: VerifyRecorder,
+    name: str,
+    project: str | None,
+    report: VerifyReport,
+    run_id: str,
+    purpose: str,
+) -> None:
+    """A verification is evidence: the ledger keeps it (status, dashboard, report and
+    metrics show the last one) and the audit log has an event for it, clean or not."""
+    summary = {**report.summary(), "purpose": purpose}
+    store.record_verification(
+        name, report.level, report.checked, len(report.differences), json.dumps(summary)
+    )
+    causes: dict[str, int] = {}
+    for difference in report.differences:
+        causes[difference.cause] = causes.get(difference.cause, 0) + 1
+    store.audit(
+        [
+            AuditEvent(
+                "verify",
+                name,
+                "ok" if report.ok else "differences",
+                project=project,
+                detail={
+                    "level": report.level,
+                    "against": report.against,
+                    "purpose": purpose,
+                    "checked": report.checked,
+                    "differences": len(report.differences),
+                    "causes": causes,
+                    "run": run_id,
+                },
+            )
+        ]
+    )

@@ -102,6 +102,8 @@ class ServiceKind:
     cutover_step: str = "cutover"
     redo_from: str = "freeze"
     """After a rollback, the steps from this one on are done again."""
+    copy_steps: tuple[str, ...] = ()
+    """The steps during which the service copies data (status shows a rate and an ETA)."""
     description: str = ""
 
     def steps_to_redo(self) -> list[str]:

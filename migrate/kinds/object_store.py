@@ -5,7 +5,6 @@ new or changed, then deletions), validate (every listed object copied and checke
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -15,7 +14,7 @@ from migrate.errors import StorageError, UnsupportedFeature
 from migrate.executor.copy import Interrupted, Route
 from migrate.executor.objects import ListingSummary
 from migrate.executor.retry import retrying
-from migrate.executor.verify import verify_service
+from migrate.executor.verify import record_verification, verify_service
 from migrate.kinds.base import (
     Action,
     ApprovalNeeded,
@@ -154,13 +153,7 @@ class ObjectStoreSteps:
             )
         except StorageError as error:
             raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None
-        self.ledger.record_verification(
-            ctx.name,
-            report.level,
-            report.checked,
-            len(report.differences),
-            json.dumps(report.summary()),
-        )
+        record_verification(self.ledger, ctx.name, ctx.service.project, report, ctx.run_id, "apply")
         refuted = [(d.key, d.problem) for d in report.differences if d.refuted]
         self.ledger.fail_objects(ctx.name, refuted)  # not done: --only-failed retakes
         if not report.ok:
@@ -325,5 +318,6 @@ KIND = ServiceKind(
     steps=("prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate"),
     needs_data=True,
     build=_build,
+    copy_steps=("replicate", "freeze", "sync"),
     description="a container copied object by object into a bucket, resumably",
 )

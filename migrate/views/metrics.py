@@ -8,7 +8,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from migrate.commands.status import StatusReport
+from migrate.commands.status import StatusReport, frozen_since
+from migrate.timeutil import parse_iso
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return (parse_iso(end) - parse_iso(start)).total_seconds()
+
 
 STATES = ("pending", "running", "waiting-approval", "done", "failed", "rolled-back")
 
@@ -45,7 +51,38 @@ class SnapshotCollector(Collector):
         budget = GaugeMetricFamily(
             "migrate_freeze_budget_seconds", "Write-freeze budget.", labels=labels
         )
+        frozen = GaugeMetricFamily(
+            "migrate_write_frozen_seconds",
+            "How long the write freeze in progress has lasted (absent when not frozen).",
+            labels=labels,
+        )
+        verify_diffs = GaugeMetricFamily(
+            "migrate_last_verify_differences",
+            "Differences the last verification found.",
+            labels=["service", "level", "against"],
+        )
+        verify_at = GaugeMetricFamily(
+            "migrate_last_verify_timestamp_seconds",
+            "When the last verification ran (Unix time).",
+            labels=labels,
+        )
+        rate = GaugeMetricFamily(
+            "migrate_copy_rate_bytes_per_second",
+            "Bytes per second over the running copy step (absent when not copying).",
+            labels=labels,
+        )
         for s in report.services:
+            since = frozen_since(s)
+            if since is not None and report.taken_at:
+                frozen.add_metric([s.name], max(0.0, _seconds_between(since, report.taken_at)))
+            if s.last_verify is not None:
+                level, against = str(s.last_verify["level"]), str(s.last_verify["against"])
+                verify_diffs.add_metric(
+                    [s.name, level, against], float(str(s.last_verify["differences"]))
+                )
+                verify_at.add_metric([s.name], parse_iso(str(s.last_verify["at"])).timestamp())
+            if (speed := report.rate(s)) is not None:
+                rate.add_metric([s.name], speed)
             copied.add_metric([s.name], s.objects_done)
             copied_bytes.add_metric([s.name], s.bytes_done)
             total.add_metric([s.name], s.objects_total)
@@ -72,6 +109,10 @@ class SnapshotCollector(Collector):
             state,
             freeze,
             budget,
+            frozen,
+            verify_diffs,
+            verify_at,
+            rate,
             locked,
             age,
         )

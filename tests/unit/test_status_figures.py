@@ -1,0 +1,81 @@
+"""Status figures are true: a rate and an ETA only for a service that is copying, measured
+over its running copy step; a write freeze shown while it lasts; the last verification."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from migrate.commands.status import status
+from migrate.ledger import CopyResult
+from migrate.ports import ObjectInfo
+from migrate.views.metrics import render_metrics
+from state.store import Store
+from tests.planning import one_store_plan
+
+
+def _store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.register_services(one_store_plan())
+    generation = store.begin_listing("svc-data")
+    listed = [
+        ObjectInfo(key=f"k{n}", size=1000, etag="e", last_modified=datetime.now(UTC))
+        for n in range(10)
+    ]
+    store.ingest_listing("svc-data", generation, listed, None)
+    return store
+
+
+def test_no_rate_and_no_eta_for_a_service_that_is_not_copying(tmp_path: Path) -> None:
+    service = status(_store(tmp_path)).to_json()["services"]["svc-data"]
+    assert service["state"] == "pending"
+    assert (service["rate_bytes_per_s"], service["eta_seconds"]) == (None, None)
+    assert service["frozen_since"] is None
+    assert service["last_verify"] is None
+
+
+def test_the_rate_is_bytes_over_the_running_copy_step(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.set_service_state("svc-data", "running", "replicate")
+    store.step_started("run-1", "svc-data", "replicate")
+    time.sleep(0.2)
+    tasks = store.claim("svc-data", 4)
+    store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
+    service = status(store).to_json()["services"]["svc-data"]
+    rate = service["rate_bytes_per_s"]
+    assert rate is not None
+    assert 0 < rate <= 4000 / 0.2  # 4,000 bytes over at least 0.2 s of the step
+    assert service["eta_seconds"] == 6000 / rate
+    store.step_finished("run-1", "svc-data", "replicate", "done", "")
+    store.set_service_state("svc-data", "running", "cutover")
+    after = status(store).to_json()["services"]["svc-data"]
+    assert (after["rate_bytes_per_s"], after["eta_seconds"]) == (None, None)
+
+
+def test_frozen_since_while_the_freeze_lasts_and_the_last_verify(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.freeze_started("svc-data", 60)
+    frozen = status(store).to_json()["services"]["svc-data"]["frozen_since"]
+    assert frozen is not None
+    assert frozen.endswith("Z")
+    store.record_verification("svc-data", "hash", 10, 2, json.dumps({"against": "source"}))
+    last = status(store).to_json()["services"]["svc-data"]["last_verify"]
+    assert last is not None
+    assert (last["level"], last["against"], last["differences"]) == ("hash", "source", 2)
+    store.freeze_finished("svc-data")
+    assert status(store).to_json()["services"]["svc-data"]["frozen_since"] is None
+
+
+def test_the_metrics_show_the_freeze_and_the_last_verify(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.freeze_started("svc-data", 60)
+    store.record_verification("svc-data", "deep", 10, 3, json.dumps({"against": "ledger"}))
+    text = render_metrics(lambda: status(store)).decode()
+    assert (
+        'migrate_last_verify_differences{against="ledger",level="deep",service="svc-data"} 3.0'
+        in text
+    )
+    assert 'migrate_write_frozen_seconds{service="svc-data"}' in text
+    assert "migrate_copy_rate_bytes_per_second{" not in text  # nothing is copying

@@ -217,3 +217,34 @@ def test_a_narrowed_prefix_never_deletes_what_the_source_still_has(tmp_path: Pat
     assert "prefix 'keep/'" in result.stderr
     copied = sorted(p.name for p in (tmp_path / "dst" / "alpha").rglob("*.csv"))
     assert copied == ["0.csv", "1.csv", "2.csv", "k.csv"]  # nothing deleted at the target
+
+
+def test_a_blob_renamed_after_its_refusal_stops_counting_as_failed(tmp_path: Path) -> None:
+    """A name the target cannot take fails; renamed at the source, the next apply copies the
+    new name and retires the old row (it never reached the sync that used to retire it)."""
+    _seed(tmp_path, "alpha")
+    bad = tmp_path / "src" / "alpha" / "ends-with-a-dot."
+    bad.write_bytes(b"x\n")
+    plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
+    first = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert _status(tmp_path)["services"]["alpha-data"]["objects_failed"] == 1
+    bad.rename(tmp_path / "src" / "alpha" / "renamed.csv")
+    second = _run("apply", plan.name, "--yes", "--only-failed", cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    service = _status(tmp_path)["services"]["alpha-data"]
+    assert (service["state"], service["objects_failed"], service["objects_done"]) == ("done", 0, 4)
+
+
+def test_validate_looks_at_the_target(tmp_path: Path) -> None:
+    """Rolled back, then an object lost at the target: cutting over again fails at
+    validate, which lists the target, instead of saying "all copied and checked"."""
+    _seed(tmp_path, "alpha")
+    plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
+    assert _run("apply", plan.name, "--yes", cwd=tmp_path).returncode == 0
+    assert _run("rollback", "alpha-data", cwd=tmp_path).returncode == 0
+    (tmp_path / "dst" / "alpha" / "1.csv").unlink()
+    again = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "the target does not hold 1 of the copied objects" in again.stdout
+    assert "'1.csv'" in again.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from migrate.audit import AuditEvent
 from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
-from migrate.ledger import LockInfo
+from migrate.ledger import LockInfo, ServiceRecord
 from migrate.model import Plan
 from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
 from migrate.repositories import GateStore, StatusStore
@@ -168,6 +170,27 @@ def kind_steps_copying(name: str) -> tuple[str, ...]:
     return spec.copy_steps if spec is not None else ()
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'portal'?)`` when a known name is close, else nothing."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def open_gates(plan: Plan, service: str, record: ServiceRecord) -> set[str]:
+    """The steps an approval of this service can open: its declared gates, decommission
+    (always approved), the sync when deletions may stop for one, the cutover when a freeze
+    budget may run out, and the step it waits at now."""
+    planned = plan.services[service]
+    gates = {*planned.approval, "decommission"}
+    if planned.propagate_deletes:
+        gates.add("sync")
+    if planned.max_downtime_seconds is not None:
+        gates.add("cutover")
+    if record.state == "waiting-approval" and record.step is not None:
+        gates.add(record.step)
+    return gates
+
+
 def approve(store: GateStore, service: str, step: str, operator: str) -> bool:
     """Open the gate; False when it was already open. Refuses unknown services and steps."""
     latest = store.latest_plan() or store.any_plan()
@@ -175,10 +198,21 @@ def approve(store: GateStore, service: str, step: str, operator: str) -> bool:
         raise InvalidInput("no plan has been applied to this state database yet")
     plan = latest[1]
     if service not in plan.services:
-        raise InvalidInput(f"service '{service}' is not in the applied plan")
+        raise InvalidInput(
+            f"service '{service}' is not in the applied plan{did_you_mean(service, plan.services)}"
+        )
     steps = [*plan.services[service].steps, *COMMAND_HOOKS]
     if step not in steps:
-        raise InvalidInput(f"'{step}' is not a step of {service} ({', '.join(steps)})")
+        raise InvalidInput(
+            f"'{step}' is not a step of {service} ({', '.join(steps)}){did_you_mean(step, steps)}"
+        )
+    gates = open_gates(plan, service, store.service(service))
+    if step not in gates:
+        raise InvalidInput(
+            f"{service} has no approval gate at '{step}' (its gates: {', '.join(sorted(gates))}): "
+            "nothing would wait for this approval. Gates come from the service's `approval:` "
+            "in the inventory, or from a step that stopped to ask"
+        )
     opened = store.approve(service, step, operator)
     if opened:
         store.audit(

@@ -124,3 +124,15 @@ def test_a_service_whose_dependency_failed_is_never_frozen(tmp_path: Path) -> No
     assert services["portal"]["state"] == "pending"
     assert "metadata-db (failed)" in services["portal"]["error"]
     assert "not frozen" in services["portal"]["error"]
+
+
+def test_approve_refuses_a_gate_that_does_not_exist_and_suggests_names(tmp_path: Path) -> None:
+    plan, _ = _setup(tmp_path, app={"approval": ["cutover"]})
+    assert _run("apply", plan.name, "--dry-run", cwd=tmp_path).returncode == 0
+    nothing = _run("approve", "portal", "prepare", cwd=tmp_path)
+    assert nothing.returncode == 2
+    assert "portal has no approval gate at 'prepare'" in nothing.stderr
+    typo = _run("approve", "portl", "cutover", cwd=tmp_path)
+    assert typo.returncode == 2
+    assert "did you mean 'portal'?" in typo.stderr
+    assert _run("approve", "portal", "cutover", cwd=tmp_path).returncode == 0

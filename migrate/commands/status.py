@@ -50,6 +50,19 @@ class StatusReport:
             return None
         return max(0, service.bytes_total - service.bytes_done) / rate
 
+    def frozen_for(self, service: ServiceProgress) -> float | None:
+        """Seconds the write freeze in progress has lasted; None when not frozen."""
+        since = frozen_since(service)
+        if since is None or not self.taken_at:
+            return None
+        return max(0.0, (parse_iso(self.taken_at) - parse_iso(since)).total_seconds())
+
+    @property
+    def frozen(self) -> list[ServiceProgress]:
+        """Services whose writes are frozen now, longest first."""
+        found = [s for s in self.services if self.frozen_for(s) is not None]
+        return sorted(found, key=lambda s: -(self.frozen_for(s) or 0.0))
+
     def rate(self, service: ServiceProgress) -> float | None:
         """Bytes per second over the service's active copy time; None when not copying."""
         return self.rates.get(service.name)

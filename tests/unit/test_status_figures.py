@@ -11,6 +11,7 @@ from pathlib import Path
 from migrate.commands.status import status
 from migrate.ledger import CopyResult
 from migrate.ports import ObjectInfo
+from migrate.views.html import report_page
 from migrate.views.metrics import render_metrics
 from state.store import Store
 from tests.planning import one_store_plan
@@ -79,3 +80,17 @@ def test_the_metrics_show_the_freeze_and_the_last_verify(tmp_path: Path) -> None
     )
     assert 'migrate_write_frozen_seconds{service="svc-data"}' in text
     assert "migrate_copy_rate_bytes_per_second{" not in text  # nothing is copying
+
+
+def test_the_report_shows_the_freeze_the_last_verify_and_no_full_bar_for_nothing(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    store.freeze_started("svc-data", 60)
+    store.record_verification("svc-data", "hash", 10, 3, json.dumps({"against": "source"}))
+    page = report_page(status(store))
+    assert "write-frozen for" in page
+    assert "3 differences</span> (hash, against source" in page
+    empty = Store.open(f"sqlite:///{tmp_path / 'empty.db'}")
+    empty.register_services(one_store_plan())
+    assert 'style="width: 100.0%"' not in report_page(status(empty))  # 0 of 0 is not done

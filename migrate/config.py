@@ -133,6 +133,8 @@ class PolicyConfig(_Frozen):
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_time: Duration = 600
     hook_timeout: Duration = 900
+    hooks_env: list[EnvName] = Field(default_factory=list)
+    """Variables of the tool's environment every hook gets (never one of the tool's secrets)."""
 
 
 class DataConfig(_Frozen):
@@ -183,6 +185,8 @@ class ServiceConfig(_Frozen):
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     approval: list[str] = Field(default_factory=list)
     on_budget_exceeded: Literal["hold", "rollback"] = "hold"
+    hooks_env: list[EnvName] = Field(default_factory=list)
+    """Variables of the tool's environment this service's hooks get, besides the policy's."""
 
     @field_validator("kind")
     @classmethod
@@ -236,6 +240,23 @@ class Inventory(_Frozen):
     credentials_file: str | None = None
     """A NAME=value file (mode 0600) supplying the variables named by *_env, when set."""
     services: Annotated[list[ServiceConfig], Field(min_length=1)]
+
+    def secret_variables(self) -> dict[str, str]:
+        """The variables that hold the tool's own secrets, by the field that names them: never
+        passed to a hook. (The audit key, the dashboard token and the state URL are in the
+        tool's ``MIGRATE_`` namespace, which no hook gets either.)"""
+        source, target = self.source, self.target
+        named = {
+            "source.key_env": source.key_env,
+            "target.access_key_env": target.access_key_env,
+            "target.secret_key_env": target.secret_key_env,
+        }
+        if target.sse_c_key_env:
+            named["target.sse_c_key_env"] = target.sse_c_key_env
+        for project, keys in sorted(target.projects.items()):
+            named[f"target.projects.{project}.access_key_env"] = keys.access_key_env
+            named[f"target.projects.{project}.secret_key_env"] = keys.secret_key_env
+        return named
 
     def bucket_of(self, service: ServiceConfig) -> str | None:
         """The target bucket of an object-store service, explicit or derived."""

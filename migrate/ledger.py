@@ -146,7 +146,33 @@ class UploadJournal(Protocol):
     def forget_upload(self, service: str, key: str) -> None: ...
 
 
-class Ledger(VerifyLedger, UploadJournal, Protocol):
+@dataclass(frozen=True)
+class HookProcess:
+    """A hook a run started and has not seen end: its process group (``pid`` leads it)."""
+
+    service: str
+    step: str
+    run_id: str
+    host: str
+    pid: int
+    pid_start: str | None
+    started_at: str
+
+
+class HookJournal(Protocol):
+    """Where the hooks in flight are written down, so that a later run does not start the
+    same hook again while the one a crashed run left behind still runs."""
+
+    def hook_started(self, hook: HookProcess) -> None: ...
+
+    def hook_ended(self, service: str, step: str, run_id: str) -> None: ...
+
+    def hook_running(self, service: str, step: str) -> HookProcess | None:
+        """The hook of that step recorded as started and not ended, by any run."""
+        ...
+
+
+class Ledger(VerifyLedger, UploadJournal, HookJournal, Protocol):
     def service(self, name: str) -> ServiceRecord: ...
 
     def set_service_state(

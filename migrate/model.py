@@ -52,6 +52,9 @@ class PlannedService(_Frozen):
     verify: str = "hash"
     hooks: dict[str, str] = Field(default_factory=dict)
     """Step (or ``rollback``, ``decommission``) -> shell command."""
+    hooks_env: list[str] = Field(default_factory=list)
+    """The variables of the tool's environment the service's hooks get, beyond MIGRATE_*,
+    PATH, HOME, LANG and TZ: ``policy.hooks_env`` and the service's own, sorted."""
     on_budget_exceeded: Literal["hold", "rollback"] = "hold"
     tags: dict[str, str] = Field(default_factory=dict)
     """The tags the service's bucket carries."""
@@ -87,6 +90,8 @@ class PlannedTarget(PlannedEndpoint):
 
 class PlannedPolicy(_Frozen):
     hook_timeout_seconds: int = 900
+    hooks_env: list[str] = Field(default_factory=list)
+    """``policy.hooks_env``: what every hook gets (each service's list includes it)."""
     retry_attempts: int = 8
     retry_max_seconds: int = 600
     bandwidth: float = 100 * 1024**2

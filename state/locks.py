@@ -42,19 +42,39 @@ class LockRecords(Database):
                 raise StateLocked("another run took the state lock at the same moment") from None
             return replaced
 
-    def heartbeat(self, run_id: str) -> None:
+    def heartbeat(self, run_id: str) -> bool:
+        """Stamp the lock of ``run_id``; False when the lock is no longer this run's (released
+        by ``unlock --force``, or taken by another run): the run must stop."""
         with self.tx() as c:
-            c.execute(
+            result = c.execute(
                 update(lock)
                 .where(and_(lock.c.name == LOCK_NAME, lock.c.run_id == run_id))
                 .values(heartbeat_at=now_iso())
             )
+            return bool(result.rowcount)
+
+    def release_held(self, holder: LockInfo) -> bool:
+        """Release the lock only if it is still exactly ``holder``'s (same run, no heartbeat
+        since it was looked at): False when it changed in between, and nothing is released."""
+        with self.tx() as c:
+            result = c.execute(
+                delete(lock).where(
+                    and_(
+                        lock.c.name == LOCK_NAME,
+                        lock.c.run_id == holder.run_id,
+                        lock.c.heartbeat_at == holder.heartbeat_at,
+                    )
+                )
+            )
+            return bool(result.rowcount)
 
     def release_lock(self, run_id: str) -> None:
         with self.tx() as c:
             c.execute(delete(lock).where(and_(lock.c.name == LOCK_NAME, lock.c.run_id == run_id)))
 
     def force_unlock(self) -> LockInfo | None:
+        """Release whatever holds the lock, unconditionally (tests and repairs only:
+        ``migrate unlock`` releases through ``release_held`` after checking the holder)."""
         with self.tx() as c:
             current = self._lock_row(c)
             c.execute(delete(lock).where(lock.c.name == LOCK_NAME))
@@ -93,10 +113,10 @@ def _lock_values(info: LockInfo) -> dict[str, Any]:
 
 
 def _locked_message(holder: LockInfo, alive: bool | None) -> str:
-    state = "running" if alive else "state unknown (another host)"
+    state = "running on this host" if alive else "on another host: its heartbeat is all we can see"
     return (
         f"the state is locked by run {holder.run_id} of {holder.operator} on {holder.host} "
         f"(pid {holder.pid}, started {holder.started_at}, last heartbeat "
         f"{holder.heartbeat_at}, {state}). Wait for it to finish; if it crashed, run "
-        "`migrate unlock --force`"
+        f"`migrate unlock --force {holder.run_id}`"
     )

@@ -22,8 +22,16 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 6 -> 7: the hooks in flight (process group, its start time), so that a later run waits
+    # for a hook a crashed run left behind rather than starting it again beside it
+    6: (
+        "CREATE TABLE IF NOT EXISTS hook_processes (service VARCHAR(63) NOT NULL, "
+        "step VARCHAR(24) NOT NULL, run_id VARCHAR(36) NOT NULL, host VARCHAR(255) NOT NULL, "
+        "pid INTEGER NOT NULL, pid_start VARCHAR(32), started_at VARCHAR(32) NOT NULL, "
+        "PRIMARY KEY (service, step))",
+    ),
     # 5 -> 6: when a sync last stopped before a mass deletion (only an approval given after
     # that counts for it)
     5: ("ALTER TABLE services ADD COLUMN deletes_held_at VARCHAR(32)",),
@@ -88,6 +96,18 @@ lock = Table(
     Column("operator", String(255), nullable=False),
     Column("started_at", String(32), nullable=False),
     Column("heartbeat_at", String(32), nullable=False),
+)
+
+hook_processes = Table(
+    "hook_processes",
+    metadata,
+    Column("service", String(63), primary_key=True),
+    Column("step", String(24), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),  # the hook's process group leader (and group id)
+    Column("pid_start", String(32)),  # its start time: a reused pid is not the hook
+    Column("started_at", String(32), nullable=False),
 )
 
 services = Table(

@@ -6,6 +6,7 @@ and each a Protocol of ``migrate.repositories`` that the commands depend on:
 - ``state.services``: services, steps and approval gates;
 - ``state.object_records``: listings, claims, results, uploads;
 - ``state.evidence_records``: verifications, probes, evidence files;
+- ``state.hook_processes``: the hooks in flight (their process groups);
 - ``state.audit_log``: the hash-chained audit log;
 - ``state.readside``: the read-only snapshot that status and its views render.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from state import engine as engines
 from state.audit_log import AuditLog
 from state.evidence_records import EvidenceRecords
+from state.hook_processes import HookRecords
 from state.locks import LOCK_NAME, LockRecords
 from state.object_records import ObjectRecords
 from state.plans import PlanRecords
@@ -33,6 +35,7 @@ class Store(
     ServiceRecords,
     ObjectRecords,
     EvidenceRecords,
+    HookRecords,
     AuditLog,
     ReadSide,
 ):

@@ -165,6 +165,10 @@ def _run(args: ApplyArguments) -> None:
             _render_result(console, result, store)
     finally:
         store.close()
+    if result.refusal is not None:
+        from migrate.errors import RefusedForSafety
+
+        raise RefusedForSafety(result.refusal)
     if not result.ok:
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -297,7 +301,7 @@ def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
         console.print(Text(f"  {waiting.message}", style="yellow"))
     for path in result.evidence:
         console.print(Text(f"Evidence: {path}"))
-    if outcome.interrupted:
+    if outcome.interrupted and outcome.lock_lost is None:
         console.print(Text("Run the same command again to resume.", style="yellow"))
 
 

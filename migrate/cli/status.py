@@ -169,38 +169,41 @@ def approve_cmd(
 
 @app.command("unlock")
 def unlock_cmd(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(help="Release the lock only if this run holds it (see `migrate status`)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Required: release the lock.")] = False,
     state: StateOption = None,
 ) -> None:
-    """Release a state lock left by a crashed run (check it is not running first)."""
+    """Release the state lock of a run that is no longer alive (Terraform's force-unlock).
+
+    A holder whose process still runs on this host, or that runs on another host with a
+    heartbeat under a minute old, is never released (exit 3)."""
     from rich.text import Text
 
-    from migrate.audit import AuditEvent
-    from migrate.cli.wiring import open_store
+    from migrate.cli.wiring import holder_alive, open_store
+    from migrate.commands.unlock import unlock
 
     with guard():
         if not force:
-            raise InvalidInput("unlock releases another run's lock: pass --force if it crashed")
+            raise InvalidInput(
+                "unlock releases another run's lock: pass --force (and the run id that "
+                "`migrate status` shows) if it crashed"
+            )
         store = open_store(state_url(state))
         try:
-            released = store.force_unlock()
-            store.audit(
-                [
-                    AuditEvent(
-                        "lock.force-unlock",
-                        released.run_id if released else "-",
-                        "released" if released else "not locked",
-                    )
-                ]
-            )
+            result = unlock(store, run_id, holder_alive)
         finally:
             store.close()
+        released = result.released
         if released is None:
-            stdout_console().print(Text("The state was not locked."))
+            stdout_console().print(Text("The state was not locked: nothing to release."))
         else:
             stdout_console().print(
                 Text(
                     f"Released the lock of run {released.run_id} ({released.operator} on "
-                    f"{released.host}, pid {released.pid}, last heartbeat {released.heartbeat_at})."
+                    f"{released.host}, pid {released.pid}, last heartbeat "
+                    f"{released.heartbeat_at}): {result.why}."
                 )
             )

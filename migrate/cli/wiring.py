@@ -8,10 +8,10 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate.audit import HMAC_KEY_ENV
+from migrate.processes import process_alive, process_start
 from migrate.redact import redactor
 from migrate.wiring import (
     build_source,
@@ -40,16 +40,6 @@ __all__ = [
 ]
 
 
-def process_start(pid: int) -> str | None:
-    """The start time of ``pid`` (clock ticks since boot), to tell a live holder from a reused
-    pid; None where /proc is not there."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def identity(state: str, operator: str | None) -> Identity:
     from migrate.commands.apply import Identity
 
@@ -65,19 +55,9 @@ def identity(state: str, operator: str | None) -> Identity:
 
 
 def holder_alive(holder: LockInfo) -> bool | None:
-    """True/False when the lock holder runs on this host; None when it is another host."""
-    if holder.host != socket.gethostname():
-        return None
-    if not Path(f"/proc/{holder.pid}").exists():
-        try:
-            os.kill(holder.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    started = process_start(holder.pid)
-    return holder.pid_start is None or started == holder.pid_start
+    """True/False when the lock holder runs on this host (the process decides: same pid and
+    same start time); None when it is another host."""
+    return process_alive(holder.host, holder.pid, holder.pid_start)
 
 
 def audit_key(env: Mapping[str, str]) -> bytes | None:

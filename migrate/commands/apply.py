@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
@@ -17,6 +18,7 @@ from migrate.commands.routes import refuse_route_changes
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.batches import BatchRunner
 from migrate.executor.copy import Copier, CopySettings
+from migrate.executor.lockwatch import LockWatch
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import Progress
 from migrate.executor.rehearsal import Rehearsal, rehearse
@@ -71,10 +73,19 @@ class ApplyResult:
     evidence: list[Path] = field(default_factory=list)
 
     @property
+    def refusal(self) -> str | None:
+        """Why the run stopped for safety (exit 3): its lock lost, or a hook left running."""
+        if self.outcome is None:
+            return None
+        if self.outcome.lock_lost is not None:
+            return self.outcome.lock_lost
+        return "; ".join(self.outcome.refused) or None
+
+    @property
     def ok(self) -> bool:
         if self.outcome is None:
             return True
-        if self.outcome.interrupted or self.outcome.failed:
+        if self.outcome.interrupted or self.outcome.failed or self.outcome.refused:
             return False
         return all(s.state in ("done", "waiting-approval") for s in self.outcome.services.values())
 
@@ -197,9 +208,20 @@ def apply(
         refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
         plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
         store.register_services(loaded.plan)
-        with _heartbeat(store, identity.run_id):
+        watch = LockWatch(identity.run_id, store.lock_info, stop)
+        with heartbeat(store, watch):
             result = _locked_apply(
-                loaded, store, source, target, options, identity, progress, stop, plan_id, cluster
+                loaded,
+                store,
+                source,
+                target,
+                options,
+                identity,
+                progress,
+                stop,
+                plan_id,
+                cluster,
+                watch,
             )
     finally:
         store.release_lock(identity.run_id)
@@ -218,6 +240,7 @@ def _locked_apply(
     stop: threading.Event,
     plan_id: int,
     cluster: BatchRunner | None,
+    watch: LockWatch,
 ) -> ApplyResult:
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=False)
     store.audit(_start_events(loaded, options, identity, selected))
@@ -249,7 +272,7 @@ def _locked_apply(
                 cluster=cluster,
             )
             bandwidth = loaded.plan.policy.bandwidth
-            handlers = StepHandlers(store, target, mover, options.retry, bandwidth)
+            handlers = StepHandlers(store, target, mover, options.retry, bandwidth, lock=watch)
             settings = RunSettings(
                 identity.run_id, identity.state_url, options.parallel_services, options.hook_timeout
             )
@@ -262,6 +285,7 @@ def _locked_apply(
                 settings,
                 stop,
                 on_wave_done=record_evidence,
+                lock=watch,
             )
             try:
                 result.outcome = runner.run()
@@ -334,13 +358,23 @@ def _start_run(
     return selected
 
 
+class Heart(Protocol):
+    def heartbeat(self, run_id: str) -> bool: ...
+
+    def lock_info(self) -> LockInfo | None: ...
+
+
 @contextmanager
-def _heartbeat(store: ApplyStore, run_id: str) -> Iterator[None]:
+def heartbeat(store: Heart, watch: LockWatch, seconds: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Stamp the lock every ``seconds``; a stamp that touches no row (the lock was released
+    or taken) tells ``watch``, which stops the run."""
     done = threading.Event()
 
     def beat() -> None:
-        while not done.wait(HEARTBEAT_SECONDS):
-            store.heartbeat(run_id)
+        while not done.wait(seconds):
+            if not store.heartbeat(watch.run_id):
+                watch.lose(store.lock_info())
+                return
 
     thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
     thread.start()

@@ -4,8 +4,10 @@ touched."""
 
 from __future__ import annotations
 
+import threading
+
 from migrate.audit import AuditEvent
-from migrate.executor.hooks import run_hook
+from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier_hook
 from migrate.kinds import kind
 from migrate.kinds.base import StepFailed
 from migrate.ledger import Ledger
@@ -27,17 +29,25 @@ def roll_back(
     detail = f"rolled back ({reason})"
     command = service.hook("rollback")
     if command is not None:
-        result = run_hook(
-            command,
-            {
+        call = HookCall(
+            service=name,
+            step="rollback",
+            run_id=run_id,
+            command=command,
+            variables={
                 "MIGRATE_SERVICE": name,
                 "MIGRATE_STEP": "rollback",
                 "MIGRATE_WAVE": str(wave),
                 "MIGRATE_RUN": run_id,
                 "MIGRATE_STATE_URL": state_url,
             },
-            hook_timeout,
+            timeout=hook_timeout,
+            passthrough=tuple(service.hooks_env),
         )
+        earlier = settle_earlier_hook(ledger, call, threading.Event())
+        if earlier:
+            detail += f"; {earlier}"
+        result = run_recorded_hook(ledger, call)
         if not result.ok:
             message = f"rollback {result.describe()}: {result.output.strip()}".rstrip(": ")
             ledger.set_service_state(name, "failed", "rollback", message)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from migrate.audit import AuditEvent
 from migrate.executor.copy import Interrupted, Route
+from migrate.executor.lockwatch import LockWatch
+from migrate.executor.orphans import HookStillRunning
 from migrate.executor.progress import Progress
 from migrate.executor.rollback import roll_back
 from migrate.executor.steps import StepContext, StepFailed, StepHandlers
@@ -44,6 +46,10 @@ class RunOutcome:
     services: dict[str, ServiceOutcome] = field(default_factory=dict)
     interrupted: bool = False
     last_wave: int | None = None
+    lock_lost: str | None = None
+    """Why the run stopped when it found its state lock gone or taken."""
+    refused: list[str] = field(default_factory=list)
+    """Steps not run for safety (a hook a stopped run left behind still runs)."""
 
     @property
     def waiting(self) -> list[ServiceOutcome]:
@@ -65,6 +71,7 @@ class Runner:
         settings: RunSettings,
         stop: threading.Event,
         on_wave_done: Callable[[int, list[str]], None] | None = None,
+        lock: LockWatch | None = None,
     ) -> None:
         self.plan = plan
         self.selected = selected
@@ -74,9 +81,12 @@ class Runner:
         self.settings = settings
         self.stop = stop
         self.on_wave_done = on_wave_done
+        self.lock = lock
+        """Asked before each step: a run that lost its state lock stops there."""
         self._cut_over: dict[str, threading.Event] = {}
         """Set when the service's cutover is done, or its run in this wave ended."""
         self._outcomes: dict[str, ServiceOutcome] = {}
+        self._refused: list[str] = []
 
     def run(self) -> RunOutcome:
         outcome = RunOutcome()
@@ -92,8 +102,10 @@ class Runner:
             self.progress.wave(wave.index, names)
             self._run_wave(wave.index, names)
             outcome.services.update({n: self._outcomes[n] for n in names})
+            outcome.refused = list(self._refused)
             if self.stop.is_set():
                 outcome.interrupted = True
+                outcome.lock_lost = self.lock.lost if self.lock is not None else None
                 break
             if any(self._outcomes[n].state != "done" for n in names):
                 break  # the next wave waits for this one
@@ -141,13 +153,18 @@ class Runner:
             try:
                 detail = self.handlers.run(self._context(wave, name, step))
             except Interrupted:
+                lost = self.lock.lost if self.lock is not None else None
                 self.ledger.step_finished(
-                    self.settings.run_id, name, step, "started", "interrupted"
+                    self.settings.run_id, name, step, "started", lost or "interrupted"
                 )
-                self.ledger.set_service_state(name, "pending", step, "interrupted; apply resumes")
-                return ServiceOutcome(name, "pending", step, "interrupted")
+                return self._interrupted(name, step)
             except ApprovalNeeded as needed:
                 return self._wait_for_approval(name, step, str(needed))
+            except HookStillRunning as running:
+                message = str(running)
+                self.ledger.step_finished(self.settings.run_id, name, step, "started", message)
+                self._refused.append(message)
+                return self._hold(name, step, message)
             except StepFailed as failure:
                 message = str(failure)
                 self.ledger.step_finished(self.settings.run_id, name, step, "failed", message)
@@ -173,9 +190,10 @@ class Runner:
 
     def _gate(self, name: str, planned: PlannedService, step: str) -> ServiceOutcome | None:
         """Why the service cannot run ``step`` now (stop, dependencies, approval), or None."""
+        if self.lock is not None and not self.lock.holds():
+            return self._interrupted(name, step)
         if self.stop.is_set():
-            self.ledger.set_service_state(name, "pending", step, "interrupted; apply resumes")
-            return ServiceOutcome(name, "pending", step, "interrupted")
+            return self._interrupted(name, step)
         spec = kind(planned.kind)
         if step == spec.freeze_step:
             held = self._freeze_hold(name, planned, step)
@@ -217,6 +235,15 @@ class Runner:
         if blocker is not None:
             return self._hold(name, step, f"write freeze waits: {blocker} (not frozen yet)")
         return None
+
+    def _interrupted(self, name: str, step: str) -> ServiceOutcome:
+        """Stopped before ``step`` (Ctrl-C, or the state lock lost): pending, resumable."""
+        lost = self.lock.lost if self.lock is not None else None
+        message = lost or "interrupted; apply resumes"
+        self.ledger.set_service_state(name, "pending", step, message)
+        if lost is not None:
+            self.progress.step(name, step, "stopped", lost)
+        return ServiceOutcome(name, "pending", step, lost or "interrupted")
 
     def _hold(self, name: str, step: str, message: str) -> ServiceOutcome:
         self.ledger.set_service_state(name, "pending", step, message)

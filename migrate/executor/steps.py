@@ -7,8 +7,10 @@ freeze step has run and stops at validate.
 
 from __future__ import annotations
 
-from migrate.executor.hooks import run_hook
+from migrate.executor.copy import Interrupted
+from migrate.executor.lockwatch import LockWatch
 from migrate.executor.objects import ObjectMover
+from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier_hook
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy
 from migrate.kinds import kind
 from migrate.kinds.base import KindSteps, StepContext, StepFailed, StepResources
@@ -36,9 +38,13 @@ class StepHandlers:
         mover: ObjectMover,
         policy: RetryPolicy = DEFAULT_RETRY,
         bandwidth: float = 100 * 1024**2,
+        lock: LockWatch | None = None,
     ) -> None:
         self.ledger = ledger
         self._resources = StepResources(ledger, target, mover, policy, bandwidth)
+        self._stop = mover.stop
+        self._lock = lock
+        """Asked again right before a hook: the step's action may have lasted."""
         self._kinds: dict[str, KindSteps] = {}
 
     def kind_steps(self, name: str) -> KindSteps:
@@ -50,11 +56,14 @@ class StepHandlers:
     def run(self, ctx: StepContext) -> str:
         """Run one step; returns what it did (kept in the ledger). Raises StepFailed."""
         spec = kind(ctx.service.kind)
+        hook = ctx.service.hook(ctx.step)
+        # before the action: a hook an earlier run left running is waited for (or the step
+        # refused) before anything of the step is done again
+        earlier = settle_earlier_hook(self.ledger, _call(ctx, hook), self._stop) if hook else ""
         action = self.kind_steps(ctx.service.kind).actions().get(ctx.step)
-        detail = action(ctx) if action is not None else ""
+        detail = _join(earlier, action(ctx) if action is not None else "")
         if ctx.step == spec.freeze_step:
             self.ledger.freeze_started(ctx.name, ctx.max_downtime)
-        hook = ctx.service.hook(ctx.step)
         if hook is not None:
             detail = _join(detail, self._hook(ctx, hook))
         if ctx.step == spec.steps[-1]:
@@ -72,12 +81,26 @@ class StepHandlers:
         return f"write freeze lasted {seconds:.1f} s, {verdict} the {budget} s budget"
 
     def _hook(self, ctx: StepContext, command: str) -> str:
-        result = run_hook(command, hook_variables(ctx), ctx.hook_timeout)
+        if self._lock is not None and not self._lock.holds():
+            raise Interrupted(self._lock.lost)
+        result = run_recorded_hook(self.ledger, _call(ctx, command))
         tail = result.output.strip()
         if not result.ok:
             raise StepFailed(f"{ctx.step} {result.describe()}" + (f":\n{tail}" if tail else ""))
         return f"{result.describe()}" + (f":\n{tail}" if tail else "")
 
 
+def _call(ctx: StepContext, command: str) -> HookCall:
+    return HookCall(
+        service=ctx.name,
+        step=ctx.step,
+        run_id=ctx.run_id,
+        command=command,
+        variables=hook_variables(ctx),
+        timeout=ctx.hook_timeout,
+        passthrough=tuple(ctx.service.hooks_env),
+    )
+
+
 def _join(first: str, second: str) -> str:
-    return f"{first}; {second}" if first else second
+    return "; ".join(part for part in (first, second) if part)

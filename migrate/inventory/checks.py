@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from migrate.audit import HMAC_KEY_ENV
 from migrate.config import Inventory
 from migrate.endpoints import EndpointRefused, parse_endpoint, shown
 from migrate.inventory.yamlsrc import Path
@@ -121,6 +122,7 @@ def model_checks(inventory: Inventory) -> Iterator[Finding]:
     """Checks on the validated inventory that are about correctness, not policy."""
     yield from _endpoint_form(inventory)
     yield from _preset_findings(inventory)
+    yield from _hooks_env_findings(inventory)
 
 
 def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
@@ -176,3 +178,32 @@ def _preset_findings(inventory: Inventory) -> Iterator[Finding]:
                 f"({', '.join(sorted(preset.encryption_modes))})"
             ),
         )
+
+
+def _hooks_env_findings(inventory: Inventory) -> Iterator[Finding]:
+    """``hooks_env`` may not name the tool's own secrets: a hook never gets them."""
+    secrets = {name: field for field, name in inventory.secret_variables().items()}
+    lists: list[tuple[Path, list[str]]] = [(("policy", "hooks_env"), inventory.policy.hooks_env)]
+    lists += [
+        (("services", index, "hooks_env"), service.hooks_env)
+        for index, service in enumerate(inventory.services)
+    ]
+    for where, names in lists:
+        for position, name in enumerate(names):
+            if name in secrets:
+                why = f"it holds a secret of the tool (named by {secrets[name]})"
+            elif name == HMAC_KEY_ENV:
+                why = "it holds the audit log's signing key"
+            elif name.startswith("MIGRATE_"):
+                why = (
+                    "MIGRATE_ is the tool's own namespace (the audit key, the dashboard token, "
+                    "the state URL); hooks get MIGRATE_SERVICE, _STEP, _WAVE, _RUN and "
+                    "_STATE_URL (without its password) anyway"
+                )
+            else:
+                continue
+            yield (
+                (*where, position),
+                f"'{name}' cannot be passed to hooks: {why}. A hook gets only what it needs: "
+                "take it out of hooks_env and give the hook its own credentials",
+            )

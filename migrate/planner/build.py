@@ -53,6 +53,7 @@ def _planned_policy(inventory: Inventory) -> PlannedPolicy:
     policy = inventory.policy
     return PlannedPolicy(
         hook_timeout_seconds=policy.hook_timeout,
+        hooks_env=sorted(set(policy.hooks_env)),
         retry_attempts=policy.retry_attempts,
         retry_max_seconds=policy.retry_max_time,
         bandwidth=policy.bandwidth,
@@ -112,6 +113,7 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         propagate_deletes=data.propagate_deletes if data else False,
         verify=data.verify if data else "hash",
         hooks=service.hooks.by_step(),
+        hooks_env=sorted({*inventory.policy.hooks_env, *service.hooks_env}),
         on_budget_exceeded=service.on_budget_exceeded,
         tags=_tags(service) if data else {},
     )

@@ -166,12 +166,16 @@ def test_a_second_apply_is_refused_while_one_runs(
         assert status["lock"]["run"] == "run-x"
         assert status["lock"]["stale"] is True
         assert migrate("unlock", env=server_env, cwd=tmp_path).returncode == 2
-        unlocked = migrate("unlock", "--force", env=server_env, cwd=tmp_path)
-        assert unlocked.returncode == 0
-        assert "run-x" in unlocked.stdout
+        # its process runs on this host: kept, however old its heartbeat (contract, "Locks")
+        kept = migrate("unlock", "--force", "run-x", env=server_env, cwd=tmp_path)
+        assert kept.returncode == 3, kept.stdout + kept.stderr
+        assert "run-x" in kept.stderr
     finally:
         holder.kill()
         holder.wait()
+    unlocked = migrate("unlock", "--force", "run-x", env=server_env, cwd=tmp_path)
+    assert unlocked.returncode == 0, unlocked.stdout + unlocked.stderr
+    assert "run-x" in unlocked.stdout
     assert migrate("apply", str(plan), "--yes", env=server_env, cwd=tmp_path).returncode == 0
 
 

@@ -76,6 +76,11 @@ class StalePlan(RefusedForSafety):
     """The inventory changed since the plan was made."""
 
 
+class EditedPlan(StalePlan, PlanFileError):
+    """A plan file that ``migrate plan`` cannot have written (its waves and services disagree):
+    edited by hand, so refused as an edited plan is (exit 3)."""
+
+
 class StateLocked(RefusedForSafety):
     """Another run holds the state lock."""
 

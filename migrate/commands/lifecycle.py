@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
-from migrate.executor.hooks import run_hook
+from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier_hook
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
 from migrate.executor.verify import (
@@ -280,19 +281,26 @@ def _retire(
 ) -> str:
     record = store.service(name)
     detail = "recorded (no hook: source data is left as it is)"
-    command = loaded.plan.services[name].hook("decommission")
+    planned = loaded.plan.services[name]
+    command = planned.hook("decommission")
     if command is not None:
-        result = run_hook(
-            command,
-            {
+        call = HookCall(
+            service=name,
+            step="decommission",
+            run_id=run_id,
+            command=command,
+            variables={
                 "MIGRATE_SERVICE": name,
                 "MIGRATE_STEP": "decommission",
                 "MIGRATE_WAVE": str(record.wave),
                 "MIGRATE_RUN": run_id,
                 "MIGRATE_STATE_URL": state_url,
             },
-            hook_timeout,
+            timeout=hook_timeout,
+            passthrough=tuple(planned.hooks_env),
         )
+        settle_earlier_hook(store, call, threading.Event())
+        result = run_recorded_hook(store, call)
         if not result.ok:
             store.step_finished(run_id, name, "decommission", "failed", result.output[-2000:])
             raise MigrateError(f"decommission {result.describe()}: {result.output.strip()}")

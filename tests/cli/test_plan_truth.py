@@ -95,7 +95,7 @@ EDITS: dict[str, tuple[Edit, str]] = {
         lambda d: _service(d).update(delete_everything=True),
         "services.alpha-data.delete_everything",
     ),
-    "encryption": (lambda d: d["target"].update(encryption="none"), "target.encryption"),
+    "encryption": (lambda d: d["target"].update(encryption="AES256"), "target.encryption"),
 }
 
 
@@ -188,7 +188,9 @@ def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
     assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
     database = tmp_path / ".migrate" / "state.db"
     with sqlite3.connect(database) as connection:
-        connection.execute("ALTER TABLE services DROP COLUMN route")
+        for column in ("route", "deletes_held_at"):  # what versions 5 and 6 added
+            connection.execute(f"ALTER TABLE services DROP COLUMN {column}")
+        connection.execute("DROP TABLE IF EXISTS hook_processes")  # version 7
         connection.execute("UPDATE migrate_meta SET value = '4' WHERE key = 'schema_version'")
     second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
     refused = _run("apply", second.name, "--yes", cwd=tmp_path)

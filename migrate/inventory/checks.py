@@ -76,7 +76,8 @@ def _container_findings(
     data: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
 ) -> Iterator[Finding]:
     source = data.get("source")
-    provider = SOURCES.get(str(source.get("provider"))) if isinstance(source, dict) else None
+    name = source.get("provider") if isinstance(source, dict) else None
+    provider = SOURCES.get(name) if isinstance(name, str) else None  # never str() of a list
     if provider is None or not provider.azure_container_names:
         return
     for index, container in _containers(entries):

@@ -24,7 +24,11 @@ class MissingVariable(ValueError):
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) by its value; MissingVariable when unset."""
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) by its value; MissingVariable when unset.
+
+    Nothing after the last ``}`` can be part of a match; leaving it out keeps the search
+    linear (each unclosed ``${VAR:-`` would otherwise scan to the end of the text).
+    """
 
     def value_of(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -35,4 +39,5 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
             return default
         return value
 
-    return _VAR.sub(value_of, text)
+    end = text.rfind("}") + 1
+    return _VAR.sub(value_of, text[:end]) + text[end:]

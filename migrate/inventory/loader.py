@@ -7,7 +7,6 @@ refusals (exit 3); everything else is invalid input (exit 2).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,16 +17,25 @@ from pydantic import ValidationError
 from migrate.config import Inventory
 from migrate.errors import InventoryError, PolicyViolation, Problem
 from migrate.inventory import checks, policy
+from migrate.inventory.collector import paused_collector
 from migrate.inventory.interpolate import (
     INTERPOLATED_FIELDS,
     TOP_LEVEL_INTERPOLATED,
     MissingVariable,
     interpolate,
 )
-from migrate.inventory.secrets import find_inline_secrets
+from migrate.inventory.secrets import find_inline_secrets, may_hold_secrets
 from migrate.inventory.translate import translate_validation_error
-from migrate.inventory.yamlsrc import LineIndex, Path, load_yaml
+from migrate.inventory.yamlsrc import LineIndex, Path, YamlDocument, load_yaml
 from migrate.providers import target_provider
+
+MAX_INVENTORY_BYTES = 10 * 1024 * 1024
+"""An inventory larger than this is refused before it is parsed (about 70,000 services)."""
+MAX_SERVICES = 40_000
+"""More services are refused before validation: 40,000 plan in about 300 MiB and 7 s on two
+cores; the limit keeps any inventory file within those (35,000 is the tested scale)."""
+MAX_MESSAGE = 1000
+"""No problem's message is longer (values are echoed cut; this catches any that is not)."""
 
 
 @dataclass(frozen=True)
@@ -48,27 +56,36 @@ class _Findings:
 
     def add(self, bucket: list[Problem], findings: Iterable[tuple[Path, str]]) -> None:
         for path, message in findings:
-            bucket.append(
-                Problem(self.filename, self.lines.line_of(path), _where(path, self.data) + message)
-            )
+            text = _where(path, self.data) + message
+            if len(text) > MAX_MESSAGE:  # a hostile value echoed by a check: cut it
+                text = f"{text[: MAX_MESSAGE - 40]}... ({len(text):,} characters)"
+            bucket.append(Problem(self.filename, self.lines.line_of(path), text))
 
 
 def load_inventory(
     raw: bytes, filename: str, env: Mapping[str, str], *, insecure: bool = False
 ) -> LoadedInventory:
     """Validate an inventory file's bytes. Raises InventoryError or PolicyViolation."""
+    _check_size(raw, filename)
+    with paused_collector():
+        return _load(raw, filename, env, insecure)
+
+
+def _load(raw: bytes, filename: str, env: Mapping[str, str], insecure: bool) -> LoadedInventory:
     sha256 = hashlib.sha256(raw).hexdigest()
     text = _decode(raw, filename)
     document = load_yaml(text, filename)
     if document.problems and document.data is None:
-        raise InventoryError(f"{filename} is not valid YAML", document.problems)
+        what = "not a valid inventory" if document.refused else "not valid YAML"
+        raise InventoryError(f"{filename} is {what}", document.problems)
     if not isinstance(document.data, dict):
         what = "empty" if document.data is None else "not a mapping of inventory fields"
         raise InventoryError(
             f"{filename} is {what}", [Problem(filename, 1, f"the inventory is {what}")]
         )
+    _check_services(document, filename)
     found = _Findings(filename, document.lines, document.data, invalid=list(document.problems))
-    secret_paths = _scan_secrets(found)
+    secret_paths = _scan_secrets(found, document)
     data = _interpolated(found, env)
     inventory = _validate(found, data, secret_paths)
     found.add(found.invalid, checks.raw_checks(data))
@@ -86,6 +103,37 @@ def load_inventory(
     return LoadedInventory(inventory, filename, sha256, tuple(_warnings(inventory, insecure)))
 
 
+def _check_size(raw: bytes, filename: str) -> None:
+    if len(raw) > MAX_INVENTORY_BYTES:
+        raise InventoryError(
+            f"{filename} is too large to be an inventory",
+            [
+                Problem(
+                    filename,
+                    None,
+                    f"the file is {len(raw):,} bytes; an inventory may be at most "
+                    f"{MAX_INVENTORY_BYTES // 1024 // 1024} MiB ({MAX_INVENTORY_BYTES:,} bytes)",
+                )
+            ],
+        )
+
+
+def _check_services(document: YamlDocument, filename: str) -> None:
+    services = document.data.get("services")
+    if isinstance(services, list) and len(services) > MAX_SERVICES:
+        raise InventoryError(
+            f"{filename} lists too many services",
+            [
+                Problem(
+                    filename,
+                    document.lines.line_of(("services",)),
+                    f"services: {len(services):,} services; an inventory may list at most "
+                    f"{MAX_SERVICES:,} (split the platform into several inventories)",
+                )
+            ],
+        )
+
+
 def _decode(raw: bytes, filename: str) -> str:
     try:
         return raw.decode("utf-8")
@@ -96,7 +144,9 @@ def _decode(raw: bytes, filename: str) -> str:
         ) from None
 
 
-def _scan_secrets(found: _Findings) -> set[Path]:
+def _scan_secrets(found: _Findings, document: YamlDocument) -> set[Path]:
+    if document.scalars is not None and not may_hold_secrets(document.scalars, document.keys):
+        return set()
     secrets = list(find_inline_secrets(found.data))
     found.add(
         found.refused,
@@ -113,11 +163,18 @@ def _scan_secrets(found: _Findings) -> set[Path]:
 
 
 def _interpolated(found: _Findings, env: Mapping[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = copy.deepcopy(found.data)
+    """The document with ``${VAR}`` replaced; the blocks it changes are copies (the original
+    document stays as written: its lines and secret findings refer to it)."""
+    data: dict[str, Any] = dict(found.data)
+    copies: dict[int, dict[str, Any]] = {}  # one copy of a block aliased by both sections
     for section, key in INTERPOLATED_FIELDS:
         block = data.get(section)
         if not isinstance(block, dict) or not isinstance(block.get(key), str):
             continue
+        if id(block) not in copies:
+            copied = dict(block)
+            copies[id(block)] = copies[id(copied)] = copied
+        block = data[section] = copies[id(block)]
         try:
             block[key] = interpolate(block[key], env)
         except MissingVariable as missing:
@@ -157,7 +214,8 @@ def _where(path: Path, data: Any) -> str:
             services[path[1]] if isinstance(services, list) and path[1] < len(services) else None
         )
         name = entry.get("name") if isinstance(entry, dict) else None
-        head = f"service '{name}'" if isinstance(name, str) else f"services[{path[1]}]"
+        named = isinstance(name, str) and len(name) <= 80  # a longer name is refused anyway
+        head = f"service '{name}'" if named else f"services[{path[1]}]"
         rest = _dotted(path[2:])
         return f"{head}: {rest}: " if rest else f"{head}: "
     dotted = _dotted(path)

@@ -31,15 +31,15 @@ def _sentence(error: Any, path: Path, data: Any) -> str:
     if kind == "missing":
         return f"missing required field '{field}'"
     if path == ("version",):
-        return f"unsupported version {value!r}: this tool reads inventories of version 1"
+        return f"unsupported version {_quoted(value)}: this tool reads inventories of version 1"
     if kind == "extra_forbidden":
         return f"unknown field '{field}'"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{value!r} is not one of {expected}"
+        return f"{_quoted(value)} is not one of {expected}"
     if kind == "string_pattern_mismatch":
         hint = _PATTERN_HINTS.get(field, "it does not have the expected form")
-        return f"{value!r} is not valid: {hint}"
+        return f"{_quoted(value)} is not valid: {hint}"
     if kind == "too_short" and path == ("services",):
         return "the inventory lists no services"
     if kind in ("value_error", "assertion_error"):
@@ -64,4 +64,15 @@ def _shown(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return _quoted(value)
+
+
+def _quoted(value: Any) -> str:
+    """``repr(value)`` as a message shows it: never a page of text (a long value is cut)."""
+    if isinstance(value, str) and len(value) > 40:
+        return f"{value[:40]!r}... ({len(value):,} characters)"
+    try:
+        text = repr(value)
+    except RecursionError:  # a value nested a thousand levels deep
+        return f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= 60 else f"{text[:40]}... ({type(value).__name__})"

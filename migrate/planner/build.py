@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from migrate import __version__
 from migrate.config import Inventory, ServiceConfig
+from migrate.inventory.collector import paused_collector
 from migrate.inventory.loader import LoadedInventory
 from migrate.model import (
     Plan,
@@ -21,6 +22,11 @@ from migrate.planner.waves import Limits, Schedule, schedule
 
 
 def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
+    with paused_collector():  # the plan is a tree of new objects, cycle-free
+        return _build_plan(loaded, now)
+
+
+def _build_plan(loaded: LoadedInventory, now: datetime | None) -> Plan:
     inventory = loaded.inventory
     condensed = condense(inventory, dependency_graph(inventory))
     policy = inventory.policy

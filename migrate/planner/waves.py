@@ -18,9 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import networkx as nx
-
-from migrate.planner.graph import Condensed, Unit
+from migrate.planner.graph import Condensed, Unit, topological_units
 
 
 @dataclass(frozen=True)
@@ -50,11 +48,6 @@ class Schedule:
     warnings: list[str]
 
 
-def topological_units(condensed: Condensed) -> list[int]:
-    units = condensed.units
-    return list(nx.lexicographical_topological_sort(condensed.dag, key=lambda u: units[u].key))
-
-
 def schedule(condensed: Condensed, limits: Limits) -> Schedule:
     order = topological_units(condensed)
     packer = _Packer(condensed, limits)
@@ -68,7 +61,7 @@ def schedule(condensed: Condensed, limits: Limits) -> Schedule:
 
 class _Packer:
     def __init__(self, condensed: Condensed, limits: Limits) -> None:
-        self.dag = condensed.dag
+        self.predecessors = condensed.predecessors
         self.units = condensed.units
         self.limits = limits
         self.waves: list[WaveBuilder] = []
@@ -81,7 +74,7 @@ class _Packer:
         pilot = WaveBuilder(pilot=True)
         for unit_id in order:
             unit = self.units[unit_id]
-            preds_in_pilot = all(self.wave_of.get(p) == 0 for p in self.dag.predecessors(unit_id))
+            preds_in_pilot = all(self.wave_of.get(p) == 0 for p in self.predecessors[unit_id])
             if unit.low_risk and preds_in_pilot and self._fits(pilot, unit):
                 pilot.add(unit_id, unit)
                 self.wave_of[unit_id] = 0
@@ -95,7 +88,7 @@ class _Packer:
 
     def place(self, unit_id: int) -> None:
         unit = self.units[unit_id]
-        earliest = max((self.wave_of[p] for p in self.dag.predecessors(unit_id)), default=0)
+        earliest = max((self.wave_of[p] for p in self.predecessors[unit_id]), default=0)
         earliest = max(earliest, self._first_regular)
         if self._oversized(unit):
             index = self._open(WaveBuilder(alone=True))

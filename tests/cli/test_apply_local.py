@@ -10,19 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from tests.cli.support import run
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ},
-    )
 
 
 def _setup(tmp_path: Path) -> Path:
@@ -43,13 +33,13 @@ def _setup(tmp_path: Path) -> Path:
         ],
     }
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory))
-    assert _run("plan", "inventory.yaml", "-o", "plan.json", cwd=tmp_path).returncode == 0
+    assert run("plan", "inventory.yaml", "-o", "plan.json", cwd=tmp_path).returncode == 0
     return tmp_path / "plan.json"
 
 
 def test_only_takes_repeats_and_commas(tmp_path: Path) -> None:
     _setup(tmp_path)
-    result = _run("apply", "plan.json", "--yes", "--only", "alpha-data,bravo-data", cwd=tmp_path)
+    result = run("apply", "plan.json", "--yes", "--only", "alpha-data,bravo-data", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["alpha", "bravo"]
     for index in range(3):
@@ -57,7 +47,7 @@ def test_only_takes_repeats_and_commas(tmp_path: Path) -> None:
         assert (
             tmp_path / "dst" / "alpha" / "data" / f"{index}.csv"
         ).read_bytes() == source.read_bytes()
-    again = _run("apply", "plan.json", "--yes", "--only", "charlie-data", cwd=tmp_path)
+    again = run("apply", "plan.json", "--yes", "--only", "charlie-data", cwd=tmp_path)
     assert again.returncode == 0
 
 
@@ -74,7 +64,7 @@ def test_flag_errors_exit_2(tmp_path: Path) -> None:
         ["--only", "nope"],
         ["--project", "nope"],
     ):
-        result = _run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
+        result = run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
 
@@ -82,7 +72,7 @@ def test_flag_errors_exit_2(tmp_path: Path) -> None:
 def test_a_plain_tcp_scheduler_outside_loopback_is_refused(tmp_path: Path) -> None:
     _setup(tmp_path)
     args = ("--executor", "dask", "--scheduler", "tcp://10.20.0.5:8786")
-    result = _run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
+    result = run("apply", "plan.json", "--yes", *args, cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "use tls://" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr

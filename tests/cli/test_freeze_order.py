@@ -5,25 +5,12 @@ asked for before the freeze, and a service whose dependency failed is never froz
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if k != "MIGRATE_STATE_URL"},
-    )
+from tests.cli.support import run
 
 
 def _logged(log: Path, step: str, seconds: float = 0.0) -> str:
@@ -63,7 +50,7 @@ def _setup(
         "services": [db, portal],
     }
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    planned = _run("plan", "inventory.yaml", "-o", "plan.json", cwd=tmp_path)
+    planned = run("plan", "inventory.yaml", "-o", "plan.json", cwd=tmp_path)
     assert planned.returncode == 0, planned.stdout + planned.stderr
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert [w["services"] for w in plan["waves"]] == [["metadata-db", "portal"]]  # one wave
@@ -81,7 +68,7 @@ def _events(log: Path) -> dict[str, float]:
 
 
 def _state(tmp_path: Path) -> dict[str, Any]:
-    result = _run("status", "--format", "json", cwd=tmp_path)
+    result = run("status", "--format", "json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     services: dict[str, Any] = json.loads(result.stdout)["services"]
     return services
@@ -89,7 +76,7 @@ def _state(tmp_path: Path) -> dict[str, Any]:
 
 def test_an_in_wave_dependency_is_cut_over_before_the_freeze(tmp_path: Path) -> None:
     plan, log = _setup(tmp_path)
-    result = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    result = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     events = _events(log)
     assert events["portal freeze start"] >= events["metadata-db cutover end"]
@@ -98,16 +85,16 @@ def test_an_in_wave_dependency_is_cut_over_before_the_freeze(tmp_path: Path) -> 
 
 def test_a_gate_on_cutover_is_opened_before_the_freeze(tmp_path: Path) -> None:
     plan, log = _setup(tmp_path, app={"approval": ["cutover"]})
-    first = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    first = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr  # waiting is not a failure
     assert "portal freeze start" not in _events(log)  # not frozen while a person decides
     portal = _state(tmp_path)["portal"]
     assert portal["state"] == "waiting-approval"
     assert portal["step"] == "freeze"
     assert "migrate approve portal cutover" in portal["error"]
-    approved = _run("approve", "portal", "cutover", cwd=tmp_path)
+    approved = run("approve", "portal", "cutover", cwd=tmp_path)
     assert approved.returncode == 0, approved.stderr
-    second = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    second = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     events = _events(log)
     assert events["portal cutover start"] >= events["portal freeze end"]
@@ -116,7 +103,7 @@ def test_a_gate_on_cutover_is_opened_before_the_freeze(tmp_path: Path) -> None:
 
 def test_a_service_whose_dependency_failed_is_never_frozen(tmp_path: Path) -> None:
     plan, log = _setup(tmp_path, db_cutover="echo 'cannot re-point the clients'; exit 1")
-    result = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    result = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "portal freeze start" not in _events(log)
     services = _state(tmp_path)
@@ -128,11 +115,11 @@ def test_a_service_whose_dependency_failed_is_never_frozen(tmp_path: Path) -> No
 
 def test_approve_refuses_a_gate_that_does_not_exist_and_suggests_names(tmp_path: Path) -> None:
     plan, _ = _setup(tmp_path, app={"approval": ["cutover"]})
-    assert _run("apply", plan.name, "--dry-run", cwd=tmp_path).returncode == 0
-    nothing = _run("approve", "portal", "prepare", cwd=tmp_path)
+    assert run("apply", plan.name, "--dry-run", cwd=tmp_path).returncode == 0
+    nothing = run("approve", "portal", "prepare", cwd=tmp_path)
     assert nothing.returncode == 2
     assert "portal has no approval gate at 'prepare'" in nothing.stderr
-    typo = _run("approve", "portl", "cutover", cwd=tmp_path)
+    typo = run("approve", "portl", "cutover", cwd=tmp_path)
     assert typo.returncode == 2
     assert "did you mean 'portal'?" in typo.stderr
-    assert _run("approve", "portal", "cutover", cwd=tmp_path).returncode == 0
+    assert run("approve", "portal", "cutover", cwd=tmp_path).returncode == 0

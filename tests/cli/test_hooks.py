@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli.hooks_plans import events, ledger, logged, run, start, wait_for, write_plan
+from tests.cli.support import events, ledger, logged, run, start, wait_for, write_plan
 
 if TYPE_CHECKING:
     from tools.postgres import Postgres

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.hooks_plans import (
+from tests.cli.support import (
     events,
     gated,
     hold_lock,

@@ -4,10 +4,7 @@ state database holds one route per service, and write freezes wait for what must
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cli.support import run
+
 Edit = Callable[[dict[str, Any]], None]
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if k != "MIGRATE_STATE_URL"},
-    )
 
 
 def _inventory(tmp_path: Path, services: list[dict[str, Any]], name: str = "inventory") -> Path:
@@ -57,7 +44,7 @@ def _seed(tmp_path: Path, *containers: str) -> None:
 
 
 def _plan(tmp_path: Path, inventory: Path, out: str = "plan.json") -> Path:
-    result = _run("plan", inventory.name, "-o", out, cwd=tmp_path)
+    result = run("plan", inventory.name, "-o", out, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp_path / out
 
@@ -106,7 +93,7 @@ def test_an_edited_plan_is_refused_before_anything_is_recorded(tmp_path: Path, e
     change, field = EDITS[edit]
     _edit(plan, change)
     for args in (["--dry-run"], ["--yes"]):
-        result = _run("apply", "plan.json", *args, cwd=tmp_path)
+        result = run("apply", "plan.json", *args, cwd=tmp_path)
         assert result.returncode == 3, result.stdout + result.stderr
         assert field in result.stderr
         assert "edited by hand is never run" in result.stderr
@@ -140,14 +127,14 @@ def test_only_created_at_may_differ_and_an_older_plan_file_still_runs(tmp_path: 
                 del service[key]
 
     _edit(plan, older)
-    result = _run("apply", "plan.json", "--yes", cwd=tmp_path)
+    result = run("apply", "plan.json", "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     copied = sorted(p.name for p in (tmp_path / "dst" / "alpha").glob("*.csv"))
     assert copied == ["0.csv", "1.csv", "2.csv"]
 
 
 def _status(tmp_path: Path) -> dict[str, Any]:
-    result = _run("status", "--format", "json", cwd=tmp_path)
+    result = run("status", "--format", "json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     status: dict[str, Any] = json.loads(result.stdout)
     return status
@@ -156,10 +143,10 @@ def _status(tmp_path: Path) -> dict[str, Any]:
 def test_another_route_under_the_same_name_is_refused(tmp_path: Path) -> None:
     _seed(tmp_path, "alpha", "bravo")
     first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
-    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    assert run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
     second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
     for args in (["--dry-run"], ["--yes"]):
-        result = _run("apply", second.name, *args, cwd=tmp_path)
+        result = run("apply", second.name, *args, cwd=tmp_path)
         assert result.returncode == 3, result.stdout + result.stderr
         assert "service 'alpha-data'" in result.stderr
         assert "container 'alpha'" in result.stderr
@@ -173,9 +160,9 @@ def test_a_route_with_no_work_recorded_may_change(tmp_path: Path) -> None:
     """A dry run records no work: fixing the inventory after it is not a route change."""
     _seed(tmp_path, "alpha", "bravo")
     first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
-    assert _run("apply", first.name, "--dry-run", cwd=tmp_path).returncode == 0
+    assert run("apply", first.name, "--dry-run", cwd=tmp_path).returncode == 0
     second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
-    result = _run("apply", second.name, "--yes", cwd=tmp_path)
+    result = run("apply", second.name, "--yes", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "dst" / "bravo" / "0.csv").exists()
 
@@ -185,7 +172,7 @@ def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
     container under the same name is refused."""
     _seed(tmp_path, "alpha", "bravo")
     first = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")], "first"), "first.json")
-    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    assert run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
     database = tmp_path / ".migrate" / "state.db"
     with sqlite3.connect(database) as connection:
         for column in ("route", "deletes_held_at"):  # what versions 5 and 6 added
@@ -193,10 +180,10 @@ def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
         connection.execute("DROP TABLE IF EXISTS hook_processes")  # version 7
         connection.execute("UPDATE migrate_meta SET value = '4' WHERE key = 'schema_version'")
     second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
-    refused = _run("apply", second.name, "--yes", cwd=tmp_path)
+    refused = run("apply", second.name, "--yes", cwd=tmp_path)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "container 'alpha'" in refused.stderr
-    again = _run("apply", first.name, "--yes", cwd=tmp_path)
+    again = run("apply", first.name, "--yes", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     with sqlite3.connect(database) as connection:
         (route,) = connection.execute("SELECT route FROM services").fetchone()
@@ -211,10 +198,10 @@ def test_a_narrowed_prefix_never_deletes_what_the_source_still_has(tmp_path: Pat
     (tmp_path / "src" / "alpha" / "keep" / "k.csv").write_bytes(b"k\n")
     whole = {**_store("alpha"), "data": {"container": "alpha", "propagate_deletes": True}}
     first = _plan(tmp_path, _inventory(tmp_path, [whole], "first"), "first.json")
-    assert _run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+    assert run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
     narrowed = {**whole, "data": {**whole["data"], "prefix": "keep/"}}
     second = _plan(tmp_path, _inventory(tmp_path, [narrowed], "second"), "second.json")
-    result = _run("apply", second.name, "--yes", cwd=tmp_path)
+    result = run("apply", second.name, "--yes", cwd=tmp_path)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "prefix 'keep/'" in result.stderr
     copied = sorted(p.name for p in (tmp_path / "dst" / "alpha").rglob("*.csv"))
@@ -228,11 +215,11 @@ def test_a_blob_renamed_after_its_refusal_stops_counting_as_failed(tmp_path: Pat
     bad = tmp_path / "src" / "alpha" / "ends-with-a-dot."
     bad.write_bytes(b"x\n")
     plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
-    first = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    first = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert first.returncode == 1, first.stdout + first.stderr
     assert _status(tmp_path)["services"]["alpha-data"]["objects_failed"] == 1
     bad.rename(tmp_path / "src" / "alpha" / "renamed.csv")
-    second = _run("apply", plan.name, "--yes", "--only-failed", cwd=tmp_path)
+    second = run("apply", plan.name, "--yes", "--only-failed", cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     service = _status(tmp_path)["services"]["alpha-data"]
     assert (service["state"], service["objects_failed"], service["objects_done"]) == ("done", 0, 4)
@@ -243,10 +230,10 @@ def test_validate_looks_at_the_target(tmp_path: Path) -> None:
     validate, which lists the target, instead of saying "all copied and checked"."""
     _seed(tmp_path, "alpha")
     plan = _plan(tmp_path, _inventory(tmp_path, [_store("alpha")]))
-    assert _run("apply", plan.name, "--yes", cwd=tmp_path).returncode == 0
-    assert _run("rollback", "alpha-data", cwd=tmp_path).returncode == 0
+    assert run("apply", plan.name, "--yes", cwd=tmp_path).returncode == 0
+    assert run("rollback", "alpha-data", cwd=tmp_path).returncode == 0
     (tmp_path / "dst" / "alpha" / "1.csv").unlink()
-    again = _run("apply", plan.name, "--yes", cwd=tmp_path)
+    again = run("apply", plan.name, "--yes", cwd=tmp_path)
     assert again.returncode == 1, again.stdout + again.stderr
     assert "the target does not hold 1 of the copied objects" in again.stdout
     assert "'1.csv'" in again.stdout

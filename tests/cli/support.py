@@ -1,5 +1,6 @@
-"""Helpers for the lock and hook tests through the CLI: local folders (no server), services
-whose hooks log when they start and end, the ledger read and written with sqlite3."""
+"""Helpers of the tests through the CLI: ``migrate`` run as a subprocess, local folders (no
+server), services whose hooks log when they start and end, the ledger read and written with
+sqlite3."""
 
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         approval=list(service.approval),
         propagate_deletes=data.propagate_deletes if data else False,
         verify=data.verify if data else "hash",
-        hooks=service.hooks.by_step(),
+        hooks=service.hooks.by_step() if service.hooks.model_fields_set else {},  # all unset
         hooks_env=sorted({*inventory.policy.hooks_env, *service.hooks_env}),
         on_budget_exceeded=service.on_budget_exceeded,
         tags=_tags(service) if data else {},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ssl
 import threading
 import xml.etree.ElementTree as ET  # nosec B405
 from collections.abc import Callable, Iterator, Mapping
@@ -171,6 +172,18 @@ def _blob_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
     )
 
 
+def _account_key(key: str) -> str:
+    """The account key as libcloud signs with it: base64, else every request would fail
+    inside the signing with a bare binascii error."""
+    try:
+        base64.b64decode(key.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise PermanentStorageError(
+            "the Azure account key is not base64: give the key the portal shows under Access keys"
+        ) from None
+    return key.strip()
+
+
 def _error_code(response: requests.Response) -> str:
     code = response.headers.get("x-ms-error-code")
     if code:
@@ -232,6 +245,36 @@ def _raise_for(response: requests.Response, what: str) -> None:
     raise PermanentStorageError(detail)
 
 
+def _unanswered(exc: BaseException, what: str) -> StorageError:
+    """A request that got no answer. A certificate the CA bundle does not trust fails the same
+    way every time: permanent, said as such (retrying it only hid it behind the retries, like
+    botocore's SSLError in adapters/s3.py). A reset or a timeout may pass: transient."""
+    reason = _certificate_failure(exc)
+    if reason is not None:
+        return PermanentStorageError(
+            f"{what}: TLS verification failed ({reason}): the server's certificate is not "
+            "trusted; check source.endpoint, or give the CA bundle that signs it in "
+            "SSL_CERT_FILE"
+        )
+    return TransientStorageError(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _certificate_failure(exc: BaseException) -> str | None:
+    """Why the certificate was refused, when it was (requests wraps urllib3 wrapping ssl)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return str(error.verify_message or error.reason or error)
+        linked = (error.__cause__, error.__context__, getattr(error, "reason", None), *error.args)
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+    return "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else None
+
+
 class _BlobReader:
     def __init__(self, response: requests.Response, key: str, expected_etag: str | None) -> None:
         self._response = response
@@ -270,7 +313,7 @@ class AzureSource:
         driver_factory: Callable[..., AzureBlobsStorageDriver] = AzureBlobsStorageDriver,
     ) -> None:
         self._account = account
-        self._key = key
+        self._key = _account_key(key)
         self._timeout = timeout
         self._factory = driver_factory
         self._local = threading.local()
@@ -343,7 +386,7 @@ class AzureSource:
             raise
         except (requests.RequestException, OSError) as exc:
             self._local.driver = None  # a broken connection is not reused
-            raise TransientStorageError(f"{what}: {type(exc).__name__}: {exc}") from None
+            raise _unanswered(exc, what) from None
         _raise_for(response, what)
         return response
 

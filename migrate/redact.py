@@ -12,6 +12,8 @@ import re
 import threading
 
 MASK = "***"
+_URL_PASSWORD = re.compile(r"(://[^/\s:@'\"]*:)[^\s/'\"]+(?=@)")
+"""The password of a URL's user info (``postgresql://user:PASSWORD@host/db``), whatever it is."""
 _PATTERNS = (
     re.compile(r"(?i)(authorization\s*[:=]\s*)([^\s,;'\"]+(?:\s+[^\s,;'\"]+)?)"),
     re.compile(r"(?i)([?&]sig=)[^&\s'\"]+"),
@@ -19,6 +21,7 @@ _PATTERNS = (
     re.compile(r"(?i)(x-amz-server-side-encryption-customer-key(?:-md5)?\s*[:=]\s*)[^\s,;'\"]+"),
     re.compile(r"(?i)(AccountKey=)[^;\s'\"]+"),
     re.compile(r"(?i)(aws_secret_access_key\s*[:=]\s*)[^\s,;'\"]+"),
+    _URL_PASSWORD,
 )
 NOISY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "libcloud", "requests")
 
@@ -50,6 +53,19 @@ redactor = Redactor()
 
 def redact(text: str) -> str:
     return redactor(text)
+
+
+def register_url_password(url: str) -> None:
+    """Mask the password of ``url`` wherever it appears alone (as typed, and decoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password:
+        redactor.register(password)
+        redactor.register(unquote(password))
 
 
 class RedactingFilter(logging.Filter):

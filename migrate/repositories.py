@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from migrate.audit import AuditEvent, SealedEvent
+from migrate.audit import AuditEvent, AuditHead, SealedEvent
 from migrate.ledger import (
     Ledger,
     LedgerReader,
@@ -127,6 +127,10 @@ class EvidenceRecords(Protocol):
     def latest_probe(self, endpoint: str, preset: str) -> tuple[bool, bool, str, str] | None: ...
 
     def record_evidence(self, wave: int, path: str, sha256: str) -> None: ...
+
+    def audit_head(self) -> AuditHead | None:
+        """The audit log's head, which every evidence file carries."""
+        ...
 
 
 class AuditTrail(Protocol):

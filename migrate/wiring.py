@@ -85,9 +85,22 @@ def _azure_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
     source = inventory.source
     return AzureSource(
         _required(source.account, "source.account"),
-        _secret(env, source.key_env, "source.key_env"),
+        _account_key(env, source.key_env),
         _rebuilt_endpoint(source.endpoint),
     )
+
+
+def _account_key(env: Mapping[str, str], name: str) -> str:
+    """The Azure account key: base64 (bad input otherwise, exit 2, before any request)."""
+    key = _secret(env, name, "source.key_env")
+    try:
+        base64.b64decode(key.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            f"{name} (named by source.key_env) is not base64: an Azure account key is the "
+            "base64 string the portal shows under Access keys"
+        ) from None
+    return key
 
 
 def _rebuilt_endpoint(url: str | None) -> str | None:

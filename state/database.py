@@ -14,6 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine
 
 from migrate.errors import StateError
+from state.audit import PENDING_HEAD
+
+_NOTHING = object()
 
 
 class Database:
@@ -34,8 +37,18 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
-        with self._mutex, self.engine.begin() as connection:
-            yield connection
+        with self._mutex:
+            with self.engine.begin() as connection:
+                try:
+                    yield connection
+                finally:
+                    pending = connection.info.pop(PENDING_HEAD, _NOTHING)
+            if pending is not _NOTHING:  # committed: what the audit log wrote
+                self.audit_committed(pending)
+
+    def audit_committed(self, head: Any) -> None:
+        """Called once a transaction that appended audit events is committed, with the new
+        head (None when the log no longer ends where its head said)."""
 
 
 def touched(result: CursorResult[Any], what: str, expected: int = 1) -> None:

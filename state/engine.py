@@ -8,14 +8,16 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy import Engine, create_engine, event, inspect, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 
-from migrate.errors import RefusedForSafety, StateError
-from state.schema import SCHEMA_VERSION, UPGRADES, meta, metadata
+from migrate.errors import InvalidInput, RefusedForSafety, StateError
+from migrate.redact import redact
+from state.schema import SCHEMA_VERSION, UPGRADES, audit_events, meta, metadata
 
 BUSY_TIMEOUT_MS = 30_000
+PSEUDO_FILESYSTEMS = (Path("/proc"), Path("/sys"))  # a device in /dev: not a regular file
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -23,7 +25,7 @@ def sqlite_path(url: str) -> Path | None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StateError(f"state URL {url!r} is not a valid SQLAlchemy URL") from None
+        raise InvalidInput(f"state URL {redact(url)!r} is not a valid SQLAlchemy URL") from None
     if not parsed.drivername.startswith("sqlite"):
         return None
     if not parsed.database or parsed.database == ":memory:":
@@ -61,32 +63,76 @@ def _begin_deferred(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def shown(url: str) -> str:
+    """The URL as it may be printed: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return redact(url)
+
+
+def _sqlite_file(path: Path, *, readonly: bool) -> None:
+    """Refuse a ledger path that cannot hold one (bad input: exit 2); create the file."""
+    absolute = path.resolve()
+    for pseudo in PSEUDO_FILESYSTEMS:
+        if absolute == pseudo or pseudo in absolute.parents:
+            raise InvalidInput(
+                f"state path {path} is in {pseudo}, a kernel pseudo-filesystem: give a path "
+                "on a real disk (default .migrate/state.db)"
+            )
+    try:
+        if path.exists() and not path.is_file():
+            raise InvalidInput(f"state path {path} is not a regular file: give the ledger's path")
+        if readonly and not path.exists():
+            raise StateError(f"no state database at {path}: nothing has been applied yet")
+        if path.exists():
+            return
+        _prepare_folder(path)
+        path.touch(mode=0o600)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot open or create the state database at {path} ({exc.strerror}): give a "
+            "path in a folder you can write to"
+        ) from None
+
+
 def create(url: str, *, readonly: bool = False) -> Engine:
     """An engine on ``url`` with the schema created (writers) and its version checked."""
     path = sqlite_path(url)
     if path is not None:
-        if readonly and not path.exists():
-            raise StateError(f"no state database at {path}: nothing has been applied yet")
-        _prepare_folder(path)
-        if not path.exists():
-            path.touch(mode=0o600)
+        _sqlite_file(path, readonly=readonly)
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
-        raise StateError(f"cannot open the state database {url!r}: {exc}") from None
+        raise InvalidInput(f"cannot open the state database {shown(url)}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _begin_deferred if readonly else _begin_immediate)
     try:
         _check_schema(engine, create_missing=not readonly)
-    except OperationalError as exc:
-        raise StateError(f"cannot use the state database {url!r}: {exc.orig}") from None
+    except DatabaseError as exc:
+        engine.dispose()
+        if _not_a_database(exc):
+            raise InvalidInput(
+                f"state path {path} is not a SQLite database ({exc.orig}): give the ledger's "
+                "path (default .migrate/state.db)"
+            ) from None
+        raise StateError(f"cannot use the state database {shown(url)}: {exc.orig}") from None
     if path is not None:
-        os.chmod(path, 0o600)
+        try:
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot make {path} private ({exc.strerror})") from None
     return engine
 
 
+def _not_a_database(exc: DatabaseError) -> bool:
+    name = getattr(exc.orig, "sqlite_errorname", "")
+    return name == "SQLITE_NOTADB" or "file is not a database" in str(exc.orig)
+
+
 def _check_schema(engine: Engine, *, create_missing: bool) -> None:
+    _refuse_foreign_or_damaged(engine, create_missing=create_missing)
     if create_missing:
         metadata.create_all(engine)
     with engine.begin() as connection:
@@ -113,6 +159,27 @@ def _check_schema(engine: Engine, *, create_missing: bool) -> None:
         raise StateError(
             f"the state database has schema version {version}, this tool reads version "
             f"{SCHEMA_VERSION}: use the matching hdh-migrate version"
+        )
+
+
+def _refuse_foreign_or_damaged(engine: Engine, *, create_missing: bool) -> None:
+    """A database that holds tables but no ledger is someone else's: never add ours to it
+    (exit 2). A ledger whose audit log was dropped is not written to again: a new, empty log
+    in its place would hide what was lost (exit 1; read-only commands still work)."""
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    if not tables:
+        return
+    if meta.name not in tables and engine.dialect.name == "sqlite":  # PostgreSQL: shared
+        raise InvalidInput(
+            f"the state database {engine.url.database} holds tables but no hdh-migrate "
+            "ledger (no migrate_meta table): give the ledger's path"
+        )
+    if create_missing and audit_events.name not in tables:
+        raise StateError(
+            "the ledger has no audit_events table: the audit log was dropped outside "
+            "hdh-migrate, and nothing more is written to this ledger; restore it from a "
+            "backup (`migrate audit verify` says what its heads still record)"
         )
 
 

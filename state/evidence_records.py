@@ -77,3 +77,9 @@ class EvidenceRecords(Database):
             c.execute(
                 evidence.insert().values(wave=wave, path=path, sha256=sha256, recorded_at=now_iso())
             )
+
+    def evidence_files(self) -> list[tuple[str, str]]:
+        """(path, SHA-256) of every evidence file written, oldest first."""
+        with self.tx() as c:
+            rows = c.execute(select(evidence.c.path, evidence.c.sha256).order_by(evidence.c.id))
+            return [(str(row.path), str(row.sha256)) for row in rows]

@@ -13,6 +13,7 @@ from migrate.ledger import (
     RecordedRoute,
 )
 from migrate.model import Plan
+from state.audit import read_head
 from state.clock import now_iso
 from state.database import Database, touched
 from state.schema import (
@@ -151,7 +152,12 @@ class PlanRecords(Database):
             )
 
     def end_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        """Close the run; its summary keeps the audit log's head at that moment (one more
+        place that shows the newest events deleted, see state.audit)."""
         with self.tx() as c:
+            head = read_head(c)[0]
+            if head is not None:
+                summary = {**summary, "audit_head": head.to_json()}
             touched(
                 c.execute(
                     update(runs)

@@ -1,53 +1,67 @@
-"""`migrate audit verify` and `migrate audit export FILE [--project P]`."""
+"""`migrate audit verify [--head FILE ...]` and `migrate audit export FILE [--project P]`."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from migrate.cli.root import StateOption, app, guard, state_url, stdout_console, write_atomically
+from migrate.cli.root import (
+    StateOption,
+    app,
+    guard,
+    read_input,
+    state_url,
+    stdout_console,
+    write_atomically,
+)
 from migrate.errors import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from migrate.audit import Anchor, LogReport, SealedEvent
 
 audit_app = typer.Typer(help="Check or export the hash-chained audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
+HeadOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--head",
+        help="A copy kept elsewhere of the head file, an evidence file or an audit export: "
+        "the log must still hold the event it records (repeatable).",
+    ),
+]
+
 
 @audit_app.command("verify")
-def audit_verify_cmd(state: StateOption = None) -> None:
-    """Check the chain; exit 1 naming the first event that is edited, missing, out of order,
-    inserted or (with MIGRATE_AUDIT_HMAC_KEY) wrongly signed."""
+def audit_verify_cmd(heads: HeadOption = None, state: StateOption = None) -> None:
+    """Check the chain and its heads; exit 1 naming the first event that is edited, missing,
+    out of order, inserted, (with MIGRATE_AUDIT_HMAC_KEY) wrongly signed, or cut off the end."""
     from rich.text import Text
 
-    from migrate.audit import verify_chain
     from migrate.cli.wiring import audit_key
-    from state.store import Store
 
     with guard():
-        store = Store.open(state_url(state), readonly=True)
-        try:
-            events = store.audit_events()
-        finally:
-            store.close()
         key = audit_key(os.environ)
-        report = verify_chain(events, key)
+        report, _, missing = _check(state_url(state), key, _given(heads))
         console = stdout_console()
-        signed = "signatures checked" if key else "no key: signatures not checked"
         if report.ok:
+            signed = "signatures checked" if key else "no key: signatures not checked"
             console.print(
                 Text(
-                    f"Audit log intact: {report.events} events, chain verified ({signed}).",
+                    f"Audit log intact: {report.chain.events} events, chain verified ({signed}); "
+                    f"its head, {report.head.short()}, is where {_kept(report.anchors)} say.",
                     style="bold",
                 )
             )
+            _note_missing(console, missing)
             return
-        console.print(
-            Text(
-                f"Audit log BROKEN at event {report.first_bad}: {report.reason}.", style="bold red"
-            )
-        )
+        _print_broken(console, report)
+        _note_missing(console, missing)
         raise typer.Exit(int(ExitCode.FAILED))
 
 
@@ -59,21 +73,124 @@ def audit_export_cmd(
     ] = None,
     state: StateOption = None,
 ) -> None:
-    """Export the audit log (JSON lines, one event per line, with its hash and signature)."""
+    """Export the audit log (JSON lines, one event per line, with its hash and signature), and
+    say its head; exit 1 (the file written all the same) when the log is broken."""
     import json
 
     from rich.text import Text
 
-    from state.store import Store
+    from migrate.cli.wiring import audit_key
 
     with guard():
-        store = Store.open(state_url(state), readonly=True)
-        try:
-            events = store.audit_events(project)
-        finally:
-            store.close()
+        key = audit_key(os.environ)
+        report, events, _ = _check(state_url(state), key, [])
+        chosen = [e for e in events if project is None or e.project == project]
         text = "".join(
-            json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for e in events
+            json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for e in chosen
         )
         write_atomically(file, text)
-        stdout_console().print(Text(f"Exported {len(events)} events to {file}"))
+        console = stdout_console()
+        console.print(Text(f"Exported {len(chosen)} events to {file}"))
+        checked = "signatures checked" if key else "no key: signatures not checked"
+        advice = (
+            f" Keep this file where the ledger is not: `migrate audit verify --head {file}` "
+            "shows any later loss."
+            if chosen
+            else ""
+        )
+        console.print(Text(f"Audit head: {report.head.short()} ({checked}).{advice}"))
+        if not report.ok:
+            _print_broken(console, report)
+            raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _given(heads: list[Path] | None) -> list[Anchor]:
+    from migrate.audit import anchor_from_text
+
+    return [
+        anchor_from_text(read_input(path).decode("utf-8", errors="replace"), str(path))
+        for path in heads or []
+    ]
+
+
+def _check(
+    url: str, key: bytes | None, given: list[Anchor]
+) -> tuple[LogReport, list[SealedEvent], int]:
+    """The whole log against every head kept: in the ledger, in its runs, in the head file
+    and the evidence files beside a SQLite ledger, and those given. Files are read before the
+    ledger, so that a run writing meanwhile never looks like a loss."""
+    from migrate.audit import Anchor, verify_log
+    from migrate.commands.evidence import evidence_anchors, evidence_folder, scan_evidence
+    from state.audit_log import head_file_of, read_head_file
+    from state.engine import sqlite_path
+    from state.store import Store
+
+    database = sqlite_path(url)
+    if database is not None and not database.exists():
+        head_file = head_file_of(database)
+        kept = read_head_file(head_file) if head_file is not None else None
+        if kept is not None:
+            gone = Anchor(f"the ledger {database}", None, problem="it is missing")
+            return verify_log([], key, [gone, kept, *given]), [], 0
+    scanned = scan_evidence(evidence_folder(database)) if database is not None else {}
+    store = Store.open(url, readonly=True)
+    try:
+        events, anchors = store.audit_snapshot()
+        recorded = store.evidence_files()
+    finally:
+        store.close()
+    found, missing = evidence_anchors(scanned, recorded)
+    return verify_log(events, key, [*anchors, *found, *given]), events, missing
+
+
+def _kept(anchors: tuple[str, ...]) -> str:
+    """Where the head was found, in short: the ledger, the head file, 3 runs, 2 evidence files."""
+    from collections import Counter
+
+    counts = Counter(_place(where) for where in anchors)
+    parts = [name for name in ("the ledger", "the head file") if counts[name]]
+    for name in ("run", "evidence file", "file given"):
+        if counts[name]:
+            parts.append(f"{counts[name]} {name}{'s' if counts[name] > 1 else ''}")
+    return ", ".join(parts) if parts else "nothing (no head kept yet)"
+
+
+def _place(where: str) -> str:
+    if where == "the ledger's head":
+        return "the ledger"
+    for prefix, name in (("the head file", "the head file"), ("run ", "run")):
+        if where.startswith(prefix):
+            return name
+    return "evidence file" if where.startswith("evidence file ") else "file given"
+
+
+def _print_broken(console: Console, report: LogReport) -> None:
+    """The earliest problem as the headline (the chain's own first), then every other one."""
+    from rich.text import Text
+
+    if not report.chain.ok:
+        headline = f" at event {report.chain.first_bad}: {report.chain.reason}"
+        others = [f.text for f in report.findings]
+    else:
+        numbered = [f for f in report.findings if f.seq is not None]
+        first = min(numbered, key=lambda f: f.seq or 0) if numbered else report.findings[0]
+        headline = (f" at event {first.seq}" if first.seq is not None else "") + f": {first.text}"
+        others = [f.text for f in report.findings if f is not first]
+    console.print(Text(f"Audit log BROKEN{headline}.", style="bold red"))
+    for line in others:
+        console.print(Text(f"  also: {line}", style="red"))
+
+
+def _note_missing(console: Console, missing: int) -> None:
+    from rich.text import Text
+
+    if missing:
+        many = missing > 1
+        console.print(
+            Text(
+                f"{missing} evidence file{'s' if many else ''} the ledger lists "
+                f"{'are' if many else 'is'} not here (archived?): check "
+                f"{'them' if many else 'it'} with --head FILE.",
+                style="yellow",
+            )
+        )

@@ -76,7 +76,7 @@ def _record_plan(
     """The plan's creation goes into the audit log of the state database."""
     import hashlib
 
-    from migrate.audit import AuditEvent
+    from migrate.audit import AuditEvent, insecure_override
     from migrate.cli.wiring import open_store
 
     store = open_store(state_url(state))
@@ -95,14 +95,7 @@ def _record_plan(
             )
         ]
         if insecure:
-            events.append(
-                AuditEvent(
-                    "security.insecure-override",
-                    plan.inventory,
-                    "accepted",
-                    detail={"reason": "--insecure at plan"},
-                )
-            )
+            events.append(insecure_override("plan", plan.inventory))
         store.audit(events)
     finally:
         store.close()

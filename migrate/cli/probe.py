@@ -26,6 +26,7 @@ def probe_cmd(
     from rich.table import Table
     from rich.text import Text
 
+    from migrate.audit import insecure_override
     from migrate.cli.wiring import build_target, open_store, s3_settings, secrets_environment
     from migrate.commands.probe import run_probe
     from migrate.inventory.loader import load_inventory
@@ -43,6 +44,8 @@ def probe_cmd(
             sender = checksum_trailer_sender(s3_settings(loaded.inventory, env, 4))
         store = open_store(state_url(state))
         try:
+            if insecure:
+                store.audit([insecure_override("probe", str(inventory))])
             report = run_probe(loaded.inventory, store, target, sender)
         finally:
             store.close()

@@ -25,7 +25,7 @@ import typer
 from migrate.cli.arguments import DEFAULT_STATE_URL, resolve_state_url
 from migrate.cli.registry import version_line
 from migrate.errors import ExitCode, InvalidInput, MigrateError
-from migrate.redact import configure_logging, redact
+from migrate.redact import configure_logging, redact, register_url_password
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -85,7 +85,7 @@ def guard() -> Iterator[None]:
         for problem in error.problems:
             console.print(Text(redact(f"  {problem}")))
         if settings.debug:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(int(error.exit_code)) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -102,12 +102,22 @@ def guard() -> Iterator[None]:
             )
         )
         if settings.debug:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(int(ExitCode.FAILED)) from None
 
 
+def _print_traceback() -> None:
+    """--debug: the traceback, through the redactor like every other line."""
+    import sys
+
+    sys.stderr.write(redact(traceback.format_exc()))
+
+
 def state_url(option: str | None) -> str:
-    return resolve_state_url(option, os.environ)
+    """The state URL; its password is masked from now on in everything this process prints."""
+    url = resolve_state_url(option, os.environ)
+    register_url_password(url)
+    return url
 
 
 def read_input(path: Path) -> bytes:

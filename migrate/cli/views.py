@@ -34,6 +34,15 @@ def dashboard_cmd(
         ),
     ] = None,
     refresh: Annotated[int, typer.Option("--refresh", help="Page refresh, in seconds.")] = 5,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another host name requests may give in their Host header (a proxy's, a DNS "
+            "name); --host and, on loopback, 127.0.0.1, localhost and [::1] always are "
+            "(repeatable).",
+        ),
+    ] = None,
     state: StateOption = None,
 ) -> None:
     """Live web dashboard over the state database (read-only)."""
@@ -42,7 +51,7 @@ def dashboard_cmd(
 
     from migrate.commands.status import status
     from migrate.inventory.policy import is_loopback_host
-    from migrate.web.app import create_app
+    from migrate.web.app import allowed_hosts, create_app
     from state.store import Store
 
     with guard():
@@ -62,7 +71,8 @@ def dashboard_cmd(
                 )
             )
         store = Store.open(state_url(state), readonly=True)
-        application = create_app(lambda: status(store), token=secret, refresh=refresh)
+        hosts = allowed_hosts(host, port, allowed_host or ())
+        application = create_app(lambda: status(store), token=secret, refresh=refresh, hosts=hosts)
         stdout_console().print(Text(f"Dashboard on http://{host}:{port}/ (Ctrl-C to stop)"))
         try:
             uvicorn.run(application, host=host, port=port, log_level="warning", server_header=False)

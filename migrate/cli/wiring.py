@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from migrate.audit import HMAC_KEY_ENV
 from migrate.processes import process_alive, process_start
-from migrate.redact import redactor
+from migrate.redact import redactor, register_url_password
 from migrate.wiring import (
     build_source,
     build_target,
@@ -70,6 +70,7 @@ def open_store(url: str, operator: str | None = None, *, readonly: bool = False)
     """The ledger, with the audit actor (operator, host) and the audit signing key set."""
     from state.store import Store
 
+    register_url_password(url)
     store = Store.open(url, readonly=readonly)
     store.set_actor(operator or getpass.getuser(), socket.gethostname(), audit_key(os.environ))
     return store

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from migrate.audit import AuditEvent
+from migrate.audit import AuditEvent, insecure_override
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
@@ -146,15 +146,16 @@ def rehearse_apply(
     plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
     store.register_services(loaded.plan)
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=True)
-    store.audit(
-        [
-            AuditEvent(
-                "apply.rehearsal",
-                identity.run_id,
-                detail={"plan_sha256": loaded.plan_sha256, "services": selected},
-            )
-        ]
-    )
+    events = [
+        AuditEvent(
+            "apply.rehearsal",
+            identity.run_id,
+            detail={"plan_sha256": loaded.plan_sha256, "services": selected},
+        )
+    ]
+    if options.insecure:  # a rehearsal lists the source: it connects too
+        events.append(insecure_override("apply --dry-run", identity.run_id))
+    store.audit(events)
     rehearsal = rehearse(loaded.plan, selected, source, store, capabilities)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
@@ -324,14 +325,7 @@ def _start_events(
         )
     ]
     if options.insecure:
-        events.append(
-            AuditEvent(
-                "security.insecure-override",
-                identity.run_id,
-                "accepted",
-                detail={"reason": "--insecure: plain http (or dask tcp) outside loopback accepted"},
-            )
-        )
+        events.append(insecure_override("apply", identity.run_id))
     return events
 
 

@@ -1,16 +1,22 @@
 """Evidence files: one JSON per wave completed (and per `migrate verify`), with counts, bytes,
 the proof each object has, verifications, mismatches, freeze windows, the plan fingerprint and
-the tool version. The SHA-256 of each file is recorded in the ledger, so an edited file shows."""
+the tool version. The SHA-256 of each file is recorded in the ledger, so an edited file shows.
+
+Each file also carries the audit log's head when it was written (``audit_head``): kept outside
+the ledger, and copied into the evidence pack, it shows the newest audit events deleted
+(``evidence_anchors``, checked by ``migrate audit verify``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from migrate import __version__
+from migrate.audit import Anchor, anchor_from_text
 from migrate.commands.loading import LoadedPlan
 from migrate.repositories import EvidenceStore
 from migrate.timeutil import now_iso
@@ -65,6 +71,7 @@ def wave_evidence(
         "inventory": loaded.plan.inventory,
         "inventory_sha256": loaded.plan.inventory_sha256,
         "services": services,
+        "audit_head": head.to_json() if (head := store.audit_head()) is not None else None,
     }
 
 
@@ -81,3 +88,63 @@ def write_evidence(store: EvidenceStore, folder: Path, data: dict[str, Any]) -> 
     digest = hashlib.sha256(text.encode()).hexdigest()
     store.record_evidence(int(data["wave"]), str(path), digest)
     return path, digest
+
+
+def scan_evidence(folder: Path | None) -> dict[Path, bytes]:
+    """The evidence files of a folder, read before the ledger is (see evidence_anchors)."""
+    if folder is None or not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            found[path.resolve()] = path.read_bytes()
+        except OSError:
+            continue
+    return found
+
+
+def evidence_anchors(
+    scanned: Mapping[Path, bytes], recorded: Sequence[tuple[str, str]]
+) -> tuple[list[Anchor], int]:
+    """The audit heads of the evidence files (those the ledger lists, whose SHA-256 must still
+    match, and those ``scanned`` beside it), and how many listed files were not found (moved
+    to an archive: give them to `audit verify --head`). Files read before the ledger's
+    snapshot, or listed in it, never hold a head newer than the snapshot."""
+    anchors: list[Anchor] = []
+    seen: set[Path] = set()
+    missing = 0
+    for name, sha256 in recorded:
+        path = Path(name).resolve()
+        seen.add(path)
+        data = scanned.get(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                missing += 1
+                continue
+        if hashlib.sha256(data).hexdigest() != sha256:
+            anchors.append(
+                Anchor(
+                    f"evidence file {name}",
+                    None,
+                    problem="it does not match the SHA-256 the ledger recorded for it (edited)",
+                )
+            )
+            continue
+        anchors.extend(_evidence_anchor(name, data))
+    for path, data in scanned.items():
+        if path not in seen:
+            anchors.extend(_evidence_anchor(str(path), data))
+    return anchors, missing
+
+
+def _evidence_anchor(name: str, data: bytes) -> list[Anchor]:
+    """The head an evidence file carries (none in files written before heads were kept)."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return [Anchor(f"evidence file {name}", None, problem="it is not JSON")]
+    if not isinstance(parsed, dict) or parsed.get("audit_head") is None:
+        return []
+    return [anchor_from_text(data.decode("utf-8", errors="replace"), f"evidence file {name}")]

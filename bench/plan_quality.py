@@ -57,7 +57,7 @@ def random_inventory(rnd: random.Random, count: int) -> Inventory:
             "version": 1,
             "name": "q",
             "source": {"provider": "local", "path": "/s"},
-            "target": {"provider": "local", "path": "/t"},
+            "target": {"provider": "local", "path": "/t", "encryption": "none"},
             "policy": policy,
             "services": services,
         }

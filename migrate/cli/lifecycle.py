@@ -52,17 +52,32 @@ def verify_cmd(
     sample: Annotated[
         float | None, typer.Option("--sample", help="Re-read a rotating PCT of the objects.")
     ] = None,
+    against: Annotated[
+        str,
+        typer.Option(
+            "--against",
+            help="source: the current source listing too (default); ledger: only what was copied.",
+        ),
+    ] = "source",
     inventory: InventoryOption = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Accept plain-http endpoints.")
     ] = False,
     state: StateOption = None,
 ) -> None:
-    """Compare source and target again for the applied plan; exit 1 names every difference."""
+    """Compare the target with the current source (or, --against ledger, with what was
+    copied) for the applied plan; exit 1 names every difference and which side moved."""
     from rich.table import Table
     from rich.text import Text
 
-    from migrate.cli.wiring import build_target, identity, open_store, secrets_environment
+    from migrate.audit import insecure_override
+    from migrate.cli.wiring import (
+        build_source,
+        build_target,
+        identity,
+        open_store,
+        secrets_environment,
+    )
     from migrate.commands.evidence import evidence_folder
     from migrate.commands.lifecycle import verify
     from migrate.executor.retry import RetryPolicy
@@ -72,11 +87,15 @@ def verify_cmd(
         url = state_url(state)
         store = open_store(url)
         try:
+            if against not in ("source", "ledger"):
+                raise InvalidInput(f"--against {against}: choose source or ledger")
             loaded = _applied(store, inventory, insecure)
+            if insecure:
+                store.audit([insecure_override("verify", loaded.plan.inventory)])
             policy = loaded.inventory.policy
-            target = build_target(
-                loaded.inventory, secrets_environment(loaded.inventory, os.environ), 8
-            )
+            env = secrets_environment(loaded.inventory, os.environ)
+            target = build_target(loaded.inventory, env, 8)
+            source = build_source(loaded.inventory, env) if against == "source" else None
             result = verify(
                 loaded,
                 store,
@@ -87,11 +106,13 @@ def verify_cmd(
                 evidence_dir=evidence_folder(sqlite_path(url)),
                 policy=RetryPolicy(policy.retry_attempts, policy.retry_max_time),
                 run_id=identity(url, None).run_id,
+                source=source,
+                against=against,
             )
         finally:
             store.close()
         console = stdout_console()
-        table = Table(title="Verification", title_justify="left")
+        table = Table(title=f"Verification against the {against}", title_justify="left")
         for column in ("Service", "Level", "Checked", "Re-read", "Differences", "Proof per object"):
             table.add_column(column, overflow="fold")
         for report in result.reports:
@@ -109,7 +130,9 @@ def verify_cmd(
             for difference in report.differences:
                 console.print(
                     Text(
-                        f"  {report.service}: {difference.key!r}: {difference.problem}", style="red"
+                        f"  {report.service}: {difference.key!r}: {difference.problem} "
+                        f"[{difference.cause}]",
+                        style="red",
                     )
                 )
         for path in result.evidence:
@@ -189,11 +212,15 @@ def decommission_cmd(
     service: Annotated[str, typer.Argument(help="The service whose source side retires.")],
     inventory: InventoryOption = None,
     operator: Annotated[str | None, typer.Option("--operator", help="Who decommissions.")] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Accept plain-http endpoints outside loopback.")
+    ] = False,
     state: StateOption = None,
 ) -> None:
     """Retire the source side: only verified, approved and past the notice period."""
     from rich.text import Text
 
+    from migrate.audit import insecure_override
     from migrate.cli.wiring import (
         build_source,
         build_target,
@@ -208,7 +235,10 @@ def decommission_cmd(
         url = state_url(state)
         store = open_store(url, operator)
         try:
-            loaded = _applied(store, inventory, insecure=True)
+            # it reads both sides to verify for itself: the same endpoint rule as apply
+            loaded = _applied(store, inventory, insecure)
+            if insecure:
+                store.audit([insecure_override("decommission", service)])
             env = secrets_environment(loaded.inventory, os.environ)
             lock, run_id = _lock(url, operator)
             policy = loaded.plan.policy

@@ -75,7 +75,8 @@ def test_no_secret_leaks_anywhere(
     assert run("apply", "plan.json", "--yes", "--log-format", "json").returncode == 1
     run("status")
     status = run("status", "--format", "json")
-    assert "key is *** and ***" in json.loads(status.stdout)["services"]["leaky-net"]["error"]
+    # the hook never had the secrets (its environment is an allowlist): nothing to mask
+    assert "key is  and " in json.loads(status.stdout)["services"]["leaky-net"]["error"]
     run("verify")
     assert run("report", "--html", "report.html").returncode == 0
     assert run("audit", "export", "audit.jsonl").returncode == 0

@@ -17,7 +17,7 @@ from migrate import planfile
 from migrate.errors import EditedPlan, PlanFileError
 from migrate.inventory.interpolate import MissingVariable, interpolate
 from migrate.inventory.secrets import find_inline_secrets, may_hold_secrets
-from migrate.planner.graph import Graph, _components, condense, topological_units
+from migrate.planner.graph import condense, dependency_graph, topological_units
 from tests.planning import make_inventory, plan_for, service
 
 _PIECES = st.sampled_from(
@@ -66,28 +66,32 @@ def test_unclosed_defaults_are_interpolated_in_one_pass() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(2, 40), st.integers(0, 2**32))
-def test_units_and_order_are_networkx_ones(count: int, seed: int) -> None:
+def test_units_are_the_cycles_and_the_order_follows_dependencies(count: int, seed: int) -> None:
     rnd = random.Random(seed)
     names = [f"svc-{i:03d}" for i in rnd.sample(range(1000), count)]
     deps = {n: sorted({rnd.choice(names) for _ in range(rnd.randint(0, 3))} - {n}) for n in names}
     inventory = make_inventory([service(n, deps[n]) for n in names])
-    index = {n: i for i, n in enumerate(names)}
-    graph = Graph(names, [[index[d] for d in names if n in deps[d]] for n in names])
+    graph = dependency_graph(inventory)
     condensed = condense(inventory, graph)
-    reference = nx.DiGraph()
-    reference.add_nodes_from(names)
-    reference.add_edges_from((d, n) for n in names for d in deps[n])
-    dag = nx.condensation(reference)
-    expected_units = sorted(tuple(sorted(dag.nodes[u]["members"])) for u in dag)
-    assert sorted(u.services for u in condensed.units.values()) == expected_units
-    keys = {u: min(dag.nodes[u]["members"]) for u in dag}
-    expected = [keys[u] for u in nx.lexicographical_topological_sort(dag, key=keys.__getitem__)]
-    assert [condensed.units[u].key for u in topological_units(condensed)] == expected
+    unit_of = {name: u for u, unit in condensed.units.items() for name in unit.services}
+    reach = {name: nx.descendants(graph, name) | {name} for name in names}
+    for name in names:  # a unit holds exactly the services that depend on each other
+        for other in names:
+            mutual = other in reach[name] and name in reach[other]
+            assert (unit_of[name] == unit_of[other]) == mutual
+    position = {u: i for i, u in enumerate(topological_units(condensed))}
+    for name in names:
+        for dependency in deps[name]:
+            assert position[unit_of[dependency]] <= position[unit_of[name]]
 
 
 def test_a_long_chain_needs_no_recursion() -> None:
-    chain = [[i + 1] for i in range(50_000)] + [[]]
-    assert len(set(_components(chain))) == 50_001
+    names = [f"svc-{i:05d}" for i in range(5_001)]
+    chain = [service(n, [names[i - 1]] if i else []) for i, n in enumerate(names)]
+    inventory = make_inventory(chain, max_services=10)
+    condensed = condense(inventory, dependency_graph(inventory))
+    assert len(condensed.units) == 5_001
+    assert [condensed.units[u].key for u in topological_units(condensed)] == names
 
 
 def _plan_text() -> str:

@@ -211,7 +211,6 @@ class Ledger(VerifyLedger, UploadJournal, HookJournal, Protocol):
 
     def counts(self, service: str) -> ObjectCounts: ...
 
-
     def pending_bytes(self, service: str) -> tuple[int, int]:
         """(objects, bytes) still to copy."""
         ...

@@ -216,4 +216,3 @@ class ObjectRecords(Database):
         sync would delete at the target (read only)."""
         with self.tx() as c:
             return object_rows.unlisted_copied(c, service, generation)
-

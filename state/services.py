@@ -227,4 +227,3 @@ class ServiceRecords(Database):
         """The approved deletions were made: the next mass deletion asks again."""
         self._set(service, deletes_held_at=None)
         self.revoke_approval(service, "sync")
-

@@ -320,7 +320,8 @@ class _Reader:
                 top = frame
                 continue
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                assert top is not None  # noqa: S101 - libyaml pairs start and end events
+                if top is None:  # libyaml pairs start and end events: never, unless it breaks
+                    raise ValueError("an end event without its start")
                 frame = top
                 if frame.lines.__class__ is dict:
                     if frame.merges is not None:

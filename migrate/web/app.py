@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
 
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104  (names to recognise, not to bind)
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104  # nosec B104 - recognised, never bound
 
 
 def _is_loopback(host: str) -> bool:

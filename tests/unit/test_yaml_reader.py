@@ -110,13 +110,17 @@ _SCALARS = st.sampled_from(
 
 @st.composite
 def _documents(draw: st.DrawFn) -> str:
-    """Block mappings and flow values with repeated keys, anchors and aliases."""
+    """Block mappings and flow values with repeated keys, anchors and aliases (at most three
+    aliases a document: anchors that alias earlier anchors expand exponentially, and the
+    reference, PyYAML, has no limit; the limits have tests of their own)."""
     anchors: list[str] = []
+    aliases: list[str] = []
 
     def value(depth: int) -> str:
         choice = draw(st.integers(0, 9))
-        if anchors and choice == 0:
-            return "*" + draw(st.sampled_from(anchors))
+        if anchors and choice == 0 and len(aliases) < 3:
+            aliases.append(draw(st.sampled_from(anchors)))
+            return "*" + aliases[-1]
         if depth > 2 or choice < 5:
             return draw(_SCALARS)
         items = [f"{draw(_KEYS)}: {value(depth + 1)}" for _ in range(draw(st.integers(0, 3)))]

@@ -123,13 +123,12 @@ def _documents(draw: st.DrawFn) -> str:
             return "*" + aliases[-1]
         if depth > 2 or choice < 5:
             return draw(_SCALARS)
-        items = [f"{draw(_KEYS)}: {value(depth + 1)}" for _ in range(draw(st.integers(0, 3)))]
-        name = f"n{len(anchors)}"
-        text = (
-            "{" + ", ".join(items) + "}"
-            if choice < 8
-            else "[" + ", ".join(value(depth + 1) for _ in range(draw(st.integers(0, 3)))) + "]"
-        )
+        count = draw(st.integers(0, 3))
+        if choice < 8:
+            text = "{" + ", ".join(f"{draw(_KEYS)}: {value(depth + 1)}" for _ in range(count)) + "}"
+        else:
+            text = "[" + ", ".join(value(depth + 1) for _ in range(count)) + "]"
+        name = f"n{len(anchors)}"  # after the children: an alias only names a finished anchor
         if draw(st.booleans()):
             anchors.append(name)
             return f"&{name} {text}"

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from migrate.audit import AuditEvent, AuditHead, SealedEvent
 from migrate.ledger import (
+    CopiedObject,
     Ledger,
     LedgerReader,
     LockInfo,
@@ -110,6 +111,14 @@ class ObjectRecords(Protocol):
         """(key, reason) of the service's failed objects, first ``limit``."""
         ...
 
+    def copied_keys(self, service: str, keys: Sequence[str]) -> dict[str, CopiedObject]:
+        """What the ledger recorded of these keys' copies (keys not done are absent)."""
+        ...
+
+    def requeue_for_repair(self, service: str, repairs: Sequence[tuple[str, str]]) -> int:
+        """Copied objects back to pending, each with the reason; how many were requeued."""
+        ...
+
 
 class EvidenceRecords(Protocol):
     """Verifications, probes of the target, evidence files."""
@@ -119,6 +128,10 @@ class EvidenceRecords(Protocol):
     ) -> None: ...
 
     def latest_verification(self, service: str) -> tuple[str, int, str] | None: ...
+
+    def latest_verification_summary(self, service: str) -> tuple[str, dict[str, Any]] | None:
+        """(recorded_at, summary) of the service's last verification."""
+        ...
 
     def record_probe(
         self, endpoint: str, preset: str, ok: bool, contradicts: bool, summary: str

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import and_, select
 
 from state.clock import now_iso
@@ -41,6 +44,21 @@ class EvidenceRecords(Database):
                 .limit(1)
             ).first()
         return (row.level, int(row.differences), row.recorded_at) if row else None
+
+    def latest_verification_summary(self, service: str) -> tuple[str, dict[str, Any]] | None:
+        """(recorded_at, summary) of the last verification of the service: what it compared,
+        and each difference with its cause."""
+        with self.tx() as c:
+            row = c.execute(
+                select(verifications.c.recorded_at, verifications.c.summary)
+                .where(verifications.c.service == service)
+                .order_by(verifications.c.id.desc())
+                .limit(1)
+            ).first()
+        if row is None:
+            return None
+        summary = json.loads(row.summary)
+        return row.recorded_at, summary if isinstance(summary, dict) else {}
 
     def record_probe(
         self, endpoint: str, preset: str, ok: bool, contradicts: bool, summary: str

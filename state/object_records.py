@@ -119,6 +119,29 @@ class ObjectRecords(Database):
             with self.tx() as c:
                 object_rows.fail_keys(c, service, failures)
 
+    def requeue_for_repair(self, service: str, repairs: Sequence[tuple[str, str]]) -> int:
+        """Copied objects the target lost or altered go back to pending (their source
+        version as recorded), each with why; returns how many rows were requeued."""
+        if not repairs:
+            return 0
+        stamp = now_iso()
+        requeued = 0
+        with self.tx() as c:
+            for key, reason in repairs:
+                result = c.execute(
+                    update(objects)
+                    .where(
+                        and_(
+                            objects.c.service == service,
+                            objects.c.key == key,
+                            objects.c.status.in_(("done", "failed")),
+                        )
+                    )
+                    .values(status="pending", last_error=reason, updated_at=stamp)
+                )
+                requeued += int(result.rowcount or 0)
+        return requeued
+
     def claim(self, service: str, limit: int) -> list[ObjectTask]:
         with self.tx() as c:
             return object_rows.claim(c, service, limit)
@@ -156,6 +179,10 @@ class ObjectRecords(Database):
     def copied_slice(self, service: str, offset: int, limit: int) -> list[CopiedObject]:
         with self.tx() as c:
             return object_rows.copied_slice(c, service, offset, limit)
+
+    def copied_keys(self, service: str, keys: Sequence[str]) -> dict[str, CopiedObject]:
+        with self.tx() as c:
+            return object_rows.copied_keys(c, service, keys)
 
     def copied_count(self, service: str) -> int:
         return self.counts(service).done

@@ -333,6 +333,20 @@ def copied_after(
     return _copied(connection.execute(query.order_by(key).limit(limit)))
 
 
+def copied_keys(
+    connection: Connection, service: str, keys: Sequence[str]
+) -> dict[str, CopiedObject]:
+    """The done rows of these keys (the ones not done are absent)."""
+    query = select(*_COPIED_COLUMNS).where(
+        and_(
+            objects.c.service == service,
+            objects.c.status == "done",
+            objects.c.key.in_(list(keys)),
+        )
+    )
+    return {row.key: row for row in _copied(connection.execute(query))}
+
+
 def copied_slice(
     connection: Connection, service: str, offset: int, limit: int
 ) -> list[CopiedObject]:

@@ -70,6 +70,28 @@ def apply_cmd(
     log_format: Annotated[
         LogFormat, typer.Option("--log-format", help="text (bars on a terminal) or json lines.")
     ] = LogFormat.text,
+    repair: Annotated[
+        str | None,
+        typer.Option(
+            "--repair",
+            metavar="SERVICE",
+            help="Copy again what the service's last verify found missing or damaged at the "
+            "target (no new cutover).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="With --repair: also overwrite objects changed at the target."
+        ),
+    ] = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="With --dry-run: exit 0 when there is nothing to do, 2 when there are changes.",
+        ),
+    ] = False,
     state: StateOption = None,
 ) -> None:
     """Execute (or rehearse with --dry-run) the saved plan; resumes where a run stopped."""
@@ -91,6 +113,9 @@ def apply_cmd(
             yes=yes,
             log_format=log_format,
             state=state,
+            repair=repair,
+            force=force,
+            detailed_exitcode=detailed_exitcode,
         )
         _run(arguments)
 
@@ -119,12 +144,18 @@ def _run(args: ApplyArguments) -> None:
     store = open_store(args.state_url, args.operator)
     try:
         who = identity(args.state_url, args.operator)
+        if args.repair is not None:
+            from migrate.cli.repair import run_repair
+
+            run_repair(args, loaded, store, source, env, options, who, console)
+            return
         if options.dry_run:
             result = rehearse_apply(
                 loaded, store, source, target_capabilities(loaded.inventory), options, who
             )
             if result.rehearsal is not None:
                 _render_rehearsal(console, result.rehearsal)
+                _detailed_exit(args, result.rehearsal)
             return
         target = build_target(loaded.inventory, env, options.workers)
         # What is loaded by now (modules, service models, the plan) lives as long as the
@@ -146,7 +177,7 @@ def _run(args: ApplyArguments) -> None:
             if args.log_format is LogFormat.json
             else TerminalProgress(console)
         )
-        with _signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
+        with signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
             result = apply(
                 loaded,
                 store,
@@ -226,7 +257,7 @@ def _cluster(
 
 
 @contextmanager
-def _signals(stop: threading.Event, console: Any) -> Iterator[None]:
+def signals(stop: threading.Event, console: Any) -> Iterator[None]:
     """Ctrl-C (or SIGTERM) stops taking new work; in-flight objects finish or are left for the
     next run; a second Ctrl-C stops at once."""
     import signal
@@ -325,6 +356,19 @@ def _json_summary(result: ApplyResult) -> None:
     sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
 
 
+def _detailed_exit(args: ApplyArguments, rehearsal: Rehearsal) -> None:
+    """``--detailed-exitcode``: 1 when objects are blocked, 2 when there is work to do, 0
+    when there is none (Terraform's convention)."""
+    if not args.detailed_exitcode:
+        return
+    from migrate.cli.repair import CHANGES_EXIT
+
+    if rehearsal.blocked:
+        raise typer.Exit(int(ExitCode.FAILED))
+    if rehearsal.changes:
+        raise typer.Exit(CHANGES_EXIT)
+
+
 def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -335,6 +379,7 @@ def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
     for column in (
         "Wave",
         "Service",
+        "Steps left",
         "Copy",
         "Copy bytes",
         "Unchanged",
@@ -348,6 +393,7 @@ def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
         table.add_row(
             str(s.wave),
             Text(s.name),
+            ", ".join(s.steps) if s.steps else f"none ({s.state})",
             str(s.copy_objects),
             format_bytes(s.copy_bytes),
             str(s.skip_objects),

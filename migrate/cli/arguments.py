@@ -61,6 +61,10 @@ class ApplyArguments:
     operator: str | None = None
     yes: bool = False
     log_format: LogFormat = LogFormat.text
+    repair: str | None = None
+    """``--repair SERVICE``: copy again what its last verification found the target lost."""
+    force: bool = False
+    detailed_exitcode: bool = False
 
 
 def parse_apply(
@@ -81,6 +85,9 @@ def parse_apply(
     yes: bool = False,
     log_format: LogFormat = LogFormat.text,
     state: str | None = None,
+    repair: str | None = None,
+    force: bool = False,
+    detailed_exitcode: bool = False,
 ) -> ApplyArguments:
     """Check ``migrate apply``'s flags, in the order the errors are reported: the number of
     workers, the executor, the executor with the scheduler, the scheduler's address (plain tcp
@@ -97,6 +104,11 @@ def parse_apply(
         from migrate.scaleout.cluster import check_address  # no dask: that is in connect()
 
         check_address(scheduler, insecure=insecure)
+    _check_repair(repair, force, wave=wave, only=only, only_failed=only_failed, project=project)
+    if executor == "dask" and repair is not None:
+        raise InvalidInput("--repair copies on this machine: leave out --executor dask")
+    if detailed_exitcode and not dry_run:
+        raise InvalidInput("--detailed-exitcode goes with --dry-run")
     return ApplyArguments(
         plan_file=plan_file,
         state_url=resolve_state_url(state, env),
@@ -113,4 +125,38 @@ def parse_apply(
         operator=operator,
         yes=yes,
         log_format=log_format,
+        repair=repair,
+        force=force,
+        detailed_exitcode=detailed_exitcode,
     )
+
+
+def _check_repair(
+    repair: str | None,
+    force: bool,
+    *,
+    wave: int | None,
+    only: Iterable[str] | None,
+    only_failed: bool,
+    project: str | None,
+) -> None:
+    if force and repair is None:
+        raise InvalidInput(
+            "--force goes with --repair SERVICE (it overwrites objects changed at the target)"
+        )
+    if repair is None:
+        return
+    chosen = [
+        flag
+        for flag, given in (
+            ("--wave", wave is not None),
+            ("--only", bool(only)),
+            ("--only-failed", only_failed),
+            ("--project", project is not None),
+        )
+        if given
+    ]
+    if chosen:
+        raise InvalidInput(
+            f"--repair {repair} works on that one service: leave out {', '.join(chosen)}"
+        )

@@ -12,6 +12,7 @@ from migrate.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rich.console import Group
+    from rich.text import Text
 
     from migrate.commands.status import StatusReport
 
@@ -37,6 +38,10 @@ def status_cmd(
         StatusFormat, typer.Option("--format", help="table or json.")
     ] = StatusFormat.table,
     watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
+    service: Annotated[
+        str | None,
+        typer.Argument(help="One service: its steps, failed objects and last verify's findings."),
+    ] = None,
     state: StateOption = None,
 ) -> None:
     """Progress from the state database (read-only)."""
@@ -51,6 +56,11 @@ def status_cmd(
     with guard():
         store = Store.open(state_url(state), readonly=True)
         try:
+            if service is not None:
+                from migrate.cli.service_status import show_service
+
+                show_service(store, service, fmt is StatusFormat.json)
+                return
             if fmt is StatusFormat.json:
                 typer.echo(json.dumps(status(store, detail=False).to_json(), indent=2))
                 return
@@ -77,6 +87,19 @@ def _eta(seconds: float | None) -> str:
     return "done" if seconds == 0 else format_duration(seconds)
 
 
+def _verified(last: dict[str, object] | None) -> Text:
+    """The last verify in a cell: level, against what, differences (red when any)."""
+    from rich.text import Text
+
+    if not last:
+        return Text("-")
+    count = last.get("differences")
+    found = f"{count} difference" + ("" if count == 1 else "s")
+    at = str(last.get("at"))[:16].replace("T", " ")
+    text = f"{at}: {last.get('level')} vs {last.get('against')}, {found}"
+    return Text(text, style="red" if count else "green")
+
+
 def _render(report: StatusReport) -> Group:
     from rich.console import Group
     from rich.table import Table
@@ -96,6 +119,7 @@ def _render(report: StatusReport) -> Group:
         "Bytes",
         "Rate",
         "ETA",
+        "Verified",
         "Note",
     ):
         table.add_column(column, overflow="fold")
@@ -114,6 +138,7 @@ def _render(report: StatusReport) -> Group:
             size,
             f"{format_bytes(report.rates.get(s.name, 0))}/s" if report.rates.get(s.name) else "-",
             _eta(report.eta_seconds(s)),
+            _verified(s.last_verify),
             Text((s.error or "").splitlines()[0] if s.error else ""),
         )
     parts: list[Table | Text] = [table]

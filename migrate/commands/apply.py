@@ -178,54 +178,24 @@ def apply(
     batches; this process stays the coordinator and the only writer of the ledger."""
     refuse_contradicted_target(loaded.inventory, store)
     refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
-    stamp = now_iso()
-    info = LockInfo(
-        identity.run_id,
-        identity.host,
-        identity.pid,
-        identity.pid_start,
-        identity.operator,
-        stamp,
-        stamp,
-    )
-    replaced = store.acquire_lock(info, holder_alive=holder_alive)
-    if replaced is not None:
-        store.audit(
-            [
-                AuditEvent(
-                    "lock.takeover",
-                    replaced.run_id,
-                    detail={
-                        "reason": "the holder is no longer running on this host",
-                        "host": replaced.host,
-                        "pid": replaced.pid,
-                        "heartbeat_at": replaced.heartbeat_at,
-                    },
-                )
-            ]
-        )
-    try:
+    with run_lock(store, identity, holder_alive, stop) as (replaced, watch):
         # again under the lock: another run may have recorded work since the first look
         refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
         plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
         store.register_services(loaded.plan)
-        watch = LockWatch(identity.run_id, store.lock_info, stop)
-        with heartbeat(store, watch):
-            result = _locked_apply(
-                loaded,
-                store,
-                source,
-                target,
-                options,
-                identity,
-                progress,
-                stop,
-                plan_id,
-                cluster,
-                watch,
-            )
-    finally:
-        store.release_lock(identity.run_id)
+        result = _locked_apply(
+            loaded,
+            store,
+            source,
+            target,
+            options,
+            identity,
+            progress,
+            stop,
+            plan_id,
+            cluster,
+            watch,
+        )
     result.replaced_lock = replaced
     return result
 
@@ -350,6 +320,49 @@ def _start_run(
         options=_options(options),
     )
     return selected
+
+
+@contextmanager
+def run_lock(
+    store: ApplyStore,
+    identity: Identity,
+    holder_alive: Callable[[LockInfo], bool | None],
+    stop: threading.Event,
+) -> Iterator[tuple[LockInfo | None, LockWatch]]:
+    """Hold the state lock for the run, heartbeat it, and stop the run (``stop``) when it is
+    lost; yields the lock it replaced (a holder no longer running here) and the watch."""
+    stamp = now_iso()
+    info = LockInfo(
+        identity.run_id,
+        identity.host,
+        identity.pid,
+        identity.pid_start,
+        identity.operator,
+        stamp,
+        stamp,
+    )
+    replaced = store.acquire_lock(info, holder_alive=holder_alive)
+    if replaced is not None:
+        store.audit(
+            [
+                AuditEvent(
+                    "lock.takeover",
+                    replaced.run_id,
+                    detail={
+                        "reason": "the holder is no longer running on this host",
+                        "host": replaced.host,
+                        "pid": replaced.pid,
+                        "heartbeat_at": replaced.heartbeat_at,
+                    },
+                )
+            ]
+        )
+    try:
+        watch = LockWatch(identity.run_id, store.lock_info, stop)
+        with heartbeat(store, watch):
+            yield replaced, watch
+    finally:
+        store.release_lock(identity.run_id)
 
 
 class Heart(Protocol):

@@ -34,6 +34,7 @@ from migrate.errors import (
 )
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
 from migrate.ledger import CopyResult, ObjectTask, UploadJournal
+from migrate.model import Plan
 from migrate.objectrules import (
     SHA256_KEY,
     SOURCE_MD5_KEY,
@@ -205,6 +206,20 @@ class Route:
     bucket: str
     encryption: Encryption
     project: str | None = None
+
+
+def planned_route(plan: Plan, name: str) -> Route | None:
+    """Where the plan copies a service's objects from and to (None: it has no data)."""
+    planned = plan.services[name]
+    if planned.container is None or planned.bucket is None:
+        return None
+    target = plan.target
+    encryption = (
+        Encryption(target.encryption, target.kms_key_id)
+        if target is not None
+        else Encryption("AES256")
+    )
+    return Route(name, planned.container, planned.bucket, encryption, project=planned.project)
 
 
 DEFAULT_COPY = CopySettings()

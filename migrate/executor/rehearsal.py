@@ -29,7 +29,15 @@ class ServiceRehearsal:
     blocked: list[tuple[str, str]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
+    """Hooks of the steps still to run (rollback and decommission hooks are not apply's)."""
     approvals: list[str] = field(default_factory=list)
+    """Gates on the steps still to run; an open one says ``(approved)``."""
+    state: str = "pending"
+
+    @property
+    def changes(self) -> bool:
+        """Something would be done: objects copied or deleted, or steps still to run."""
+        return bool(self.copy_objects or self.delete_objects or self.steps)
 
 
 @dataclass
@@ -58,6 +66,10 @@ class Rehearsal:
         return sum(len(s.blocked) for s in self.services)
 
     @property
+    def changes(self) -> bool:
+        return any(s.changes for s in self.services)
+
+    @property
     def eta_seconds(self) -> int:
         return math.ceil(self.copy_bytes / self.bandwidth)
 
@@ -76,6 +88,7 @@ class Rehearsal:
                     "skip_objects": s.skip_objects,
                     "delete_objects": s.delete_objects,
                     "blocked_objects": len(s.blocked),
+                    "steps": s.steps,
                 }
                 for s in self.services
             },
@@ -92,15 +105,24 @@ def rehearse(
     result = Rehearsal([], plan.policy.bandwidth)
     for name in selected:
         planned = plan.services[name]
+        record = ledger.service(name)
+        steps = [s for s in planned.steps if s not in record.done_steps]
         entry = ServiceRehearsal(
             name,
             planned.wave,
             planned.kind,
-            steps=list(planned.steps),
-            hooks=sorted(planned.hooks),
-            approvals=list(planned.approval),
+            steps=steps,
+            hooks=[s for s in steps if s in planned.hooks],
+            approvals=[
+                gate if not ledger.is_approved(name, gate) else f"{gate} (approved)"
+                for gate in planned.approval
+                if gate in steps
+            ],
+            state=record.state,
         )
-        if planned.container is not None:
+        if planned.container is not None and not steps:
+            entry.skip_objects, entry.skip_bytes = ledger.done_count(name)  # done: apply skips it
+        elif planned.container is not None:
             _objects(
                 entry,
                 planned.container,

@@ -11,7 +11,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from migrate.audit import AuditEvent
-from migrate.executor.copy import Interrupted, Route
+from migrate.executor.copy import Interrupted, planned_route
 from migrate.executor.lockwatch import LockWatch
 from migrate.executor.orphans import HookStillRunning
 from migrate.executor.progress import Progress
@@ -21,7 +21,6 @@ from migrate.kinds import kind
 from migrate.kinds.base import ApprovalNeeded
 from migrate.ledger import Ledger, ServiceState
 from migrate.model import Plan, PlannedService
-from migrate.ports import Encryption
 from migrate.timeutil import parse_iso, seconds_since
 
 
@@ -317,17 +316,8 @@ class Runner:
 
     def _context(self, wave: int, name: str, step: str) -> StepContext:
         planned = self.plan.services[name]
-        route = None
         target = self.plan.target
-        if planned.container is not None and planned.bucket is not None:
-            encryption = (
-                Encryption(target.encryption, target.kms_key_id)
-                if target is not None
-                else Encryption("AES256")
-            )
-            route = Route(
-                name, planned.container, planned.bucket, encryption, project=planned.project
-            )
+        route = planned_route(self.plan, name)
         return StepContext(
             name=name,
             service=planned,

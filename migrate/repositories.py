@@ -29,7 +29,13 @@ from migrate.readmodel import LedgerSnapshot, StepRow
 class PlanRecords(Protocol):
     """Plans, the route of each service, runs."""
 
-    def record_plan(self, plan: Plan, plan_sha256: str, body: str) -> int: ...
+    def record_plan(
+        self, plan: Plan, plan_sha256: str, body: str, inventory_text: str | None = None
+    ) -> int: ...
+
+    def applied_inventory(self, plan_sha256: str) -> tuple[str, str] | None:
+        """(recorded_at, text) of the inventory the plan was applied with, when recorded."""
+        ...
 
     def latest_plan(self) -> tuple[str, Plan] | None: ...
 

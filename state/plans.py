@@ -27,11 +27,22 @@ from state.schema import (
 
 
 class PlanRecords(Database):
-    def record_plan(self, plan: Plan, plan_sha256: str, body: str) -> int:
+    def record_plan(
+        self, plan: Plan, plan_sha256: str, body: str, inventory_text: str | None = None
+    ) -> int:
+        """The plan (and the inventory it was made from, whose SHA-256 it holds), once."""
         with self.tx() as c:
-            found = c.execute(select(plans.c.id).where(plans.c.plan_sha256 == plan_sha256)).scalar()
+            found = c.execute(
+                select(plans.c.id, plans.c.inventory_text).where(plans.c.plan_sha256 == plan_sha256)
+            ).first()
             if found is not None:
-                return int(found)
+                if found.inventory_text is None and inventory_text is not None:
+                    c.execute(
+                        update(plans)
+                        .where(plans.c.id == found.id)
+                        .values(inventory_text=inventory_text)
+                    )
+                return int(found.id)
             result = c.execute(
                 plans.insert().values(
                     plan_sha256=plan_sha256,
@@ -40,6 +51,7 @@ class PlanRecords(Database):
                     waves=len(plan.waves),
                     recorded_at=now_iso(),
                     body=body,
+                    inventory_text=inventory_text,
                 )
             )
             key = result.inserted_primary_key
@@ -62,6 +74,18 @@ class PlanRecords(Database):
                 .limit(1)
             ).first()
         return (row.plan_sha256, row.body) if row else None
+
+    def applied_inventory(self, plan_sha256: str) -> tuple[str, str] | None:
+        """(recorded_at, text) of the inventory the plan was applied with, when recorded."""
+        with self.tx() as c:
+            row = c.execute(
+                select(plans.c.recorded_at, plans.c.inventory_text).where(
+                    plans.c.plan_sha256 == plan_sha256
+                )
+            ).first()
+        if row is None or row.inventory_text is None:
+            return None
+        return row.recorded_at, row.inventory_text
 
     def any_plan(self) -> tuple[str, Plan] | None:
         """The plan recorded last, applied or only rehearsed."""

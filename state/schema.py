@@ -22,8 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 7 -> 8: the inventory each plan was applied with, so that verify, rollback and
+    # decommission work from what was applied after the inventory file was edited
+    7: ("ALTER TABLE plans ADD COLUMN inventory_text TEXT",),
     # 6 -> 7: the hooks in flight (process group, its start time), so that a later run waits
     # for a hook a crashed run left behind rather than starting it again beside it
     6: (
@@ -67,6 +70,7 @@ plans = Table(
     Column("waves", Integer, nullable=False),
     Column("recorded_at", String(32), nullable=False),
     Column("body", Text, nullable=False),
+    Column("inventory_text", Text),
 )
 
 runs = Table(

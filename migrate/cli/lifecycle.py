@@ -23,22 +23,71 @@ InventoryOption = Annotated[
 
 
 def _applied(store: Store, inventory: Path | None, insecure: bool) -> LoadedPlan:
+    """The plan last applied, with the inventory it was applied with: the file, when it is
+    still that inventory (or ``--inventory``), else the copy the state database recorded
+    with the plan. An inventory edited since is not what was applied: verify, rollback and
+    decommission work on what was applied, and say so."""
+    import hashlib
+
+    from migrate import planfile
+    from migrate.commands.loading import load_plan
+    from migrate.errors import StalePlan
+
     found = store.latest_plan_text()
     if found is None:
         raise InvalidInput("no plan has been applied with this state database yet")
-    from migrate import planfile
-    from migrate.commands.loading import load_plan
-
     plan = planfile.loads(found[1], "the applied plan")
     path = inventory or Path(plan.inventory)
+    raw = _read_if_present(path) if inventory is None else read_input(path)
+    if raw is not None and hashlib.sha256(raw).hexdigest() == plan.inventory_sha256:
+        return load_plan(
+            found[1], "the applied plan", raw, str(path), dict(os.environ), insecure=insecure
+        )
+    recorded = store.applied_inventory(found[0])
+    if inventory is not None or recorded is None:
+        what = "is missing" if raw is None else "changed since the plan was applied"
+        raise StalePlan(
+            f"{path} {what} (the applied plan was made from the inventory of sha256 "
+            f"{plan.inventory_sha256[:12]}...), and this state database has no copy of that "
+            "inventory (it was applied by an older version): give it with --inventory FILE"
+        )
+    recorded_at, text = recorded
+    _warn(
+        f"{path} {'is missing' if raw is None else 'changed since the plan was applied'}: "
+        f"working from the plan applied last and its inventory as recorded at {recorded_at} "
+        "(apply the change with `migrate plan` and `migrate apply` once this is done)"
+    )
     return load_plan(
         found[1],
         "the applied plan",
-        read_input(path),
+        text.encode("utf-8"),
         str(path),
         dict(os.environ),
         insecure=insecure,
     )
+
+
+def _confirm(preview: str, yes: bool) -> None:
+    """Say what is about to happen; on a terminal, ask (``--yes`` does not ask)."""
+    import sys
+
+    from rich.text import Text
+
+    stdout_console().print(Text(preview + "."))
+    if not yes and sys.stdin.isatty() and not typer.confirm("Go ahead?"):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _read_if_present(path: Path) -> bytes | None:
+    return read_input(path) if path.is_file() else None
+
+
+def _warn(message: str) -> None:
+    from rich.text import Text
+
+    from migrate.cli.root import stderr_console
+
+    stderr_console().print(Text(message, style="yellow"))
 
 
 @app.command("verify")
@@ -168,19 +217,37 @@ def rollback_cmd(
     ] = False,
     inventory: InventoryOption = None,
     operator: Annotated[str | None, typer.Option("--operator", help="Who rolls back.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     state: StateOption = None,
 ) -> None:
     """Undo a cutover that has not been decommissioned (runs the rollback hook)."""
     from rich.text import Text
 
     from migrate.cli.wiring import holder_alive, open_store
-    from migrate.commands.lifecycle import rollback
+    from migrate.commands.lifecycle import rollback, rollback_order
 
     with guard():
         url = state_url(state)
         store = open_store(url, operator)
         try:
             loaded = _applied(store, inventory, insecure=True)
+            if service not in loaded.plan.services:
+                raise InvalidInput(f"service '{service}' is not in the applied plan")
+            order = rollback_order(loaded, store, service, cascade)
+            _confirm(
+                "Roll back, in this order: "
+                + ", then ".join(
+                    f"{name} (wave {loaded.plan.services[name].wave}"
+                    + (
+                        ", its rollback hook runs)"
+                        if loaded.plan.services[name].hook("rollback")
+                        else ")"
+                    )
+                    for name in order
+                )
+                + ". Their writes go back to the source side",
+                yes,
+            )
             lock, run_id = _lock(url, operator)
             done = rollback(
                 loaded,
@@ -215,6 +282,7 @@ def decommission_cmd(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Accept plain-http endpoints outside loopback.")
     ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     state: StateOption = None,
 ) -> None:
     """Retire the source side: only verified, approved and past the notice period."""
@@ -256,6 +324,7 @@ def decommission_cmd(
                 hook_timeout=policy.hook_timeout_seconds,
                 lock=lock,
                 holder_alive=holder_alive,
+                confirm=lambda preview: _confirm(preview, yes),
             )
         finally:
             store.close()

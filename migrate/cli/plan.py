@@ -77,13 +77,20 @@ def plan_cmd(
 def _record_plan(
     state: str | None, plan: Any, text: str, output: Path | None, insecure: bool
 ) -> None:
-    """The plan's creation goes into the audit log of the state database."""
+    """The plan's creation goes into the audit log of the state database, when there is one:
+    planning creates no ledger (the first apply does, and its ``apply.start`` names the plan),
+    except to keep an ``--insecure`` override, which is always on record."""
     import hashlib
 
     from migrate.audit import AuditEvent, insecure_override
     from migrate.cli.wiring import open_store
+    from state.engine import sqlite_path
 
-    store = open_store(state_url(state))
+    url = state_url(state)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file() and not insecure:
+        return
+    store = open_store(url)
     try:
         events = [
             AuditEvent(

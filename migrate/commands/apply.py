@@ -143,7 +143,9 @@ def rehearse_apply(
     identity: Identity,
 ) -> ApplyResult:
     refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
-    plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+    plan_id = store.record_plan(
+        loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
+    )
     store.register_services(loaded.plan)
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=True)
     events = [
@@ -181,7 +183,9 @@ def apply(
     with run_lock(store, identity, holder_alive, stop) as (replaced, watch):
         # again under the lock: another run may have recorded work since the first look
         refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
-        plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+        plan_id = store.record_plan(
+            loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
+        )
         store.register_services(loaded.plan)
         result = _locked_apply(
             loaded,

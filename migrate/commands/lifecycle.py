@@ -134,7 +134,7 @@ def rollback(
     """Roll back ``name`` (and, with cascade, its cut-over dependents first)."""
     if name not in loaded.plan.services:
         raise InvalidInput(f"service '{name}' is not in the applied plan")
-    order = _rollback_order(loaded, store, name, cascade)
+    order = rollback_order(loaded, store, name, cascade)
     store.acquire_lock(lock, holder_alive=holder_alive)
     done: list[tuple[str, str]] = []
     try:
@@ -158,7 +158,7 @@ def rollback(
     return done
 
 
-def _rollback_order(
+def rollback_order(
     loaded: LoadedPlan, store: LifecycleStore, name: str, cascade: bool
 ) -> list[str]:
     record = store.service(name)
@@ -177,13 +177,30 @@ def _rollback_order(
         current = pending.pop()
         dependents = _dependents_cut_over(loaded, store, current)
         if dependents and not cascade:
+            cycle = _cycle_of(loaded, current)
+            if cycle and set(dependents) <= cycle:
+                raise RefusedForSafety(
+                    f"{current} is in a cycle with {', '.join(sorted(cycle - {current}))}: "
+                    "they depend on each other and were cut over as one unit, so they roll "
+                    f"back together: `migrate rollback {name} --cascade`"
+                )
+            verb = "depends" if len(dependents) == 1 else "depend"
             raise RefusedForSafety(
-                f"{', '.join(dependents)} depend on {current} and are cut over: roll them back "
-                f"first, or use --cascade"
+                f"{', '.join(dependents)} {verb} on {current} and "
+                f"{'is' if len(dependents) == 1 else 'are'} cut over: roll "
+                f"{'it' if len(dependents) == 1 else 'them'} back first, or use --cascade"
             )
         order.append(current)
         pending.extend(d for d in dependents if d not in order)
     return _dependents_first(loaded, order)
+
+
+def _cycle_of(loaded: LoadedPlan, name: str) -> set[str]:
+    """The other members of the cycle (planned unit) ``name`` is in, with it; empty if none."""
+    for unit in loaded.plan.units:
+        if name in unit.services:
+            return set(unit.services)
+    return set()
 
 
 def _dependents_first(loaded: LoadedPlan, names: list[str]) -> list[str]:
@@ -213,6 +230,7 @@ def decommission(
     hook_timeout: float,
     lock: LockInfo,
     holder_alive: Callable[[LockInfo], bool | None],
+    confirm: Callable[[str], None] | None = None,
 ) -> DecommissionResult:
     """Retire the source side, irreversibly: under the state lock, the service is verified
     again (hash level or deeper, every object HEADed, the target against the current source
@@ -223,6 +241,12 @@ def decommission(
     refusals = _decommission_refusals(loaded, store, name)
     if refusals:
         raise RefusedForSafety(f"{name} cannot be decommissioned: " + "; ".join(refusals))
+    if confirm is not None:
+        hook = loaded.plan.services[name].hook("decommission")
+        confirm(
+            f"Decommission {name}, irreversibly: verify it again against the source, then "
+            + (f"run its decommission hook ({hook})" if hook else "record it (no hook)")
+        )
     store.acquire_lock(lock, holder_alive=holder_alive)
     try:
         verified = _verify_before_retiring(loaded, store, name, source, target, policy, run_id)

@@ -32,6 +32,8 @@ class LoadedPlan:
     plan_sha256: str
     plan_text: str
     inventory: Inventory
+    inventory_text: str | None = None
+    """The inventory as read (UTF-8), recorded with the plan when it is applied."""
 
 
 class PlanEdited(StalePlan):
@@ -61,7 +63,17 @@ def load_plan(
     )
     refuse_differences(json.loads(plan_text), rebuilt, plan_name, inventory_name)
     text = planfile.dumps(rebuilt)
-    return LoadedPlan(rebuilt, hashlib.sha256(text.encode()).hexdigest(), text, loaded.inventory)
+    try:
+        inventory_text: str | None = inventory_raw.decode("utf-8")
+    except UnicodeDecodeError:
+        inventory_text = None
+    return LoadedPlan(
+        rebuilt,
+        hashlib.sha256(text.encode()).hexdigest(),
+        text,
+        loaded.inventory,
+        inventory_text,
+    )
 
 
 def refuse_differences(saved: Any, rebuilt: Plan, plan_name: str, inventory_name: str) -> None:

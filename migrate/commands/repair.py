@@ -218,7 +218,9 @@ def repair(
     again, verify again, record."""
     with run_lock(store, identity, holder_alive, stop):
         plan = plan_repair(loaded, store, target, name, force=force, policy=options.retry)
-        plan_id = store.record_plan(loaded.plan, loaded.plan_sha256, loaded.plan_text)
+        plan_id = store.record_plan(
+            loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
+        )
         store.start_run(
             identity.run_id,
             plan_id,

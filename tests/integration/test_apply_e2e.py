@@ -100,7 +100,7 @@ def test_apply_copies_everything_exactly(
     export = migrate("audit", "export", "audit.jsonl", env=server_env, cwd=workdir)
     assert export.returncode == 0
     actions = [json.loads(line)["action"] for line in (workdir / "audit.jsonl").open()]
-    assert actions[0] == "plan.created"
+    assert actions[0] == "apply.start"  # planning created no ledger: the first apply did
     for action in ("apply.start", "bucket.created", "service.cutover", "apply.stop"):
         assert action in actions, action
     assert actions.count("object.copied") == 46

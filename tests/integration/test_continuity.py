@@ -302,7 +302,7 @@ def test_rollback_with_and_without_dependents(
     assert migrate("apply", str(plan), "--yes", env=server_env, cwd=tmp_path).returncode == 0
     refused = migrate("rollback", "store-data", env=server_env, cwd=tmp_path)
     assert refused.returncode == 3
-    assert "portal-app depend on store-data" in refused.stderr
+    assert "portal-app depends on store-data and is cut over" in refused.stderr
     assert not log.exists()
     cascade = migrate("rollback", "store-data", "--cascade", env=server_env, cwd=tmp_path)
     assert cascade.returncode == 0, cascade.stdout + cascade.stderr

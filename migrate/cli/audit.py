@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from migrate.cli.root import (
     guard,
     read_input,
     state_url,
+    stderr_console,
     stdout_console,
     write_atomically,
 )
@@ -67,7 +69,9 @@ def audit_verify_cmd(heads: HeadOption = None, state: StateOption = None) -> Non
 
 @audit_app.command("export")
 def audit_export_cmd(
-    file: Annotated[Path, typer.Argument(help="Write the events here, as JSON lines.")],
+    file: Annotated[
+        Path, typer.Argument(help="Write the events here, as JSON lines ('-': standard output).")
+    ],
     project: Annotated[
         str | None, typer.Option("--project", help="Only the events of this project.")
     ] = None,
@@ -88,12 +92,20 @@ def audit_export_cmd(
         text = "".join(
             json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for e in chosen
         )
-        write_atomically(file, text)
-        console = stdout_console()
-        console.print(Text(f"Exported {len(chosen)} events to {file}"))
+        to_stdout = str(file) == "-"
+        if to_stdout:  # the events alone on stdout (a pipe); what is said goes to stderr
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_atomically(file, text)
+        console = stderr_console() if to_stdout else stdout_console()
+        console.print(
+            Text(f"Exported {len(chosen)} events to {'standard output' if to_stdout else file}")
+        )
         checked = "signatures checked" if key else "no key: signatures not checked"
         advice = (
-            f" Keep this file where the ledger is not: `migrate audit verify --head {file}` "
+            f" Keep this {'output' if to_stdout else 'file'} where the ledger is not: "
+            f"`migrate audit verify --head {'FILE' if to_stdout else file}` "
             "shows any later loss."
             if chosen
             else ""

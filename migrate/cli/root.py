@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,29 @@ from migrate.redact import configure_logging, redact, register_url_password
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+def _plain_help() -> None:
+    """Help as operators read it: a flag shows no ``<bool>`` after it, and an argument reads
+    ``PLAN_FILE`` in the usage line, not ``{plan_file}`` (typer 0.29's rendering)."""
+    from typer import core
+
+    option_type = core.TyperOption.display_type_rich
+
+    def option_display(self: core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else option_type(self, ctx)
+
+    def argument_usage(self: core.TyperArgument) -> str:
+        name = (self.metavar or self.name or "").upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    if hasattr(core.TyperOption, "display_type_rich"):
+        core.TyperOption.display_type_rich = option_display  # type: ignore[method-assign]
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        core.TyperArgument._usage_display_name = argument_usage  # type: ignore[method-assign]
+
+
+_plain_help()
 
 app = typer.Typer(
     name="migrate",

@@ -20,7 +20,8 @@ REPAIRABLE = ("target lost", "target altered")
 
 
 def show_service(store: Store, name: str, as_json: bool) -> None:
-    from migrate.commands.status import did_you_mean, status
+    from migrate.commands.status import status
+    from migrate.suggest import did_you_mean
 
     report = status(store, detail=False)
     found = {s.name: s for s in report.services}

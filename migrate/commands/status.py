@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +13,7 @@ from migrate.ledger import LockInfo, ServiceRecord
 from migrate.model import Plan
 from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
 from migrate.repositories import GateStore, StatusStore
+from migrate.suggest import did_you_mean
 from migrate.timeutil import parse_iso
 
 STALE_HEARTBEAT_SECONDS = 60
@@ -181,12 +180,6 @@ def kind_steps_copying(name: str) -> tuple[str, ...]:
 
     spec = KINDS.get(name)
     return spec.copy_steps if spec is not None else ()
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'portal'?)`` when a known name is close, else nothing."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def open_gates(plan: Plan, service: str, record: ServiceRecord) -> set[str]:

@@ -16,6 +16,9 @@ from migrate.inventory.yamlsrc import Path
 from migrate.naming import azure_container_problem, bucket_problem, derive_bucket
 from migrate.presets import PRESETS
 from migrate.providers import SOURCES, target_provider
+from migrate.suggest import did_you_mean
+
+SUGGESTIONS = 20
 
 Finding = tuple[Path, str]
 
@@ -54,6 +57,7 @@ def _duplicate_names(entries: list[tuple[int, dict[str, Any]]]) -> Iterator[Find
 def _dependency_findings(
     entries: list[tuple[int, dict[str, Any]]], names: set[str]
 ) -> Iterator[Finding]:
+    unknown = 0
     for index, service in entries:
         deps = service.get("depends_on")
         if not isinstance(deps, list):
@@ -66,7 +70,9 @@ def _dependency_findings(
             if dep == service.get("name"):
                 yield where, f"depends on itself ('{dep}')"
             elif dep not in names:
-                yield where, f"depends on unknown service '{dep}'"
+                unknown += 1  # a suggestion costs a scan of every name: the first ones only
+                hint = did_you_mean(dep, names) if unknown <= SUGGESTIONS else ""
+                yield where, f"depends on unknown service '{dep}'{hint}"
             elif dep in seen:
                 yield where, f"lists dependency '{dep}' twice"
             seen.add(dep)

@@ -91,6 +91,11 @@ def test_an_intact_log_passes_and_says_where_its_head_is(tmp_path: Path) -> None
     exported = _run("audit", "export", "audit.jsonl", cwd=tmp_path, key=KEY)
     assert exported.returncode == 0, exported.stdout + exported.stderr
     assert f"Audit head: event {newest} " in exported.stdout
+    piped = _run("audit", "export", "-", cwd=tmp_path, key=KEY)  # the events alone on stdout
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line)["seq"] for line in piped.stdout.splitlines()][-1] == newest
+    assert f"Audit head: event {newest} " in piped.stderr
+    assert not (tmp_path / "-").exists()
 
 
 @pytest.mark.parametrize("cut", [1, 3, "all"])

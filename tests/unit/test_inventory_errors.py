@@ -277,3 +277,10 @@ def test_preset_rules() -> None:
 def test_base_inventory_is_valid() -> None:
     result = plan_of(BASE)
     assert [s.name for s in result.inventory.services] == ["net-core", "claims"]
+
+
+def test_an_unknown_dependency_close_to_a_service_is_suggested() -> None:
+    error = problems_of(TEXT.replace(b"depends_on: [ghost]", b"depends_on: [claim]"))
+    assert "unknown service 'claim' (did you mean 'claims'?)" in str(one(error, "'claim'"))
+    far = problems_of(TEXT)
+    assert "did you mean" not in str(one(far, "unknown service 'ghost'"))

@@ -14,10 +14,11 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.text import Text
 
@@ -36,6 +37,18 @@ class _Service:
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
     task: TaskID | None = None
+    baseline_bytes: int = 0
+    """What the ledger counted as done when this run's copying began (not this run's work)."""
+    shown: tuple[int, int, int] | None = None
+    """(done, failed, listed) when the last plain line was written."""
+
+
+class _Rate(ProgressColumn):
+    """Bytes per second in IEC units (KiB/s, MiB/s), as every other view writes them."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{format_bytes(speed)}/s" if speed else "-", style="progress.data.speed")
 
 
 class TerminalProgress:
@@ -51,7 +64,7 @@ class TerminalProgress:
             BarColumn(),
             TextColumn("{task.fields[objects]}"),
             DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
+            _Rate(),
             TimeRemainingColumn(),
             console=console,
             disable=not self._live,
@@ -86,6 +99,17 @@ class TerminalProgress:
             state.listed, state.listed_bytes = objects, size
             self._update(service, state)
 
+    def copying(self, service: str, objects_done: int, bytes_done: int) -> None:
+        with self._lock:
+            state = self._services.setdefault(service, _Service())
+            state.done, state.done_bytes = objects_done, bytes_done
+            state.baseline_bytes = bytes_done
+            state.started = time.monotonic()
+            if self._live and state.task is not None:
+                # from there, without counting it as this run's speed
+                self._bars.reset(state.task, completed=bytes_done)
+            self._update(service, state)
+
     def copied(
         self, service: str, key: str, size: int, status: str, error: str | None = None
     ) -> None:
@@ -110,7 +134,12 @@ class TerminalProgress:
         if not self._live:
             return
         if state.task is None:
-            state.task = self._bars.add_task(service, total=state.listed_bytes, objects=objects)
+            state.task = self._bars.add_task(
+                service,
+                total=max(state.listed_bytes, 1),
+                completed=state.done_bytes,
+                objects=objects,
+            )
         self._bars.update(
             state.task,
             total=max(state.listed_bytes, 1),
@@ -123,11 +152,16 @@ class TerminalProgress:
             return
         self._last_plain = time.monotonic()
         for name, state in self._services.items():
+            now = (state.done, state.failed, state.listed)
+            if now == state.shown:  # nothing new since its last line (finished, or waiting)
+                continue
+            state.shown = now
             elapsed = max(time.monotonic() - state.started, 1e-6)
+            rate = (state.done_bytes - state.baseline_bytes) / elapsed
             self._say(
                 f"  {name}: {state.done}/{state.listed} objects, "
                 f"{format_bytes(state.done_bytes)}/{format_bytes(state.listed_bytes)}, "
-                f"{format_bytes(state.done_bytes / elapsed)}/s"
+                f"{format_bytes(rate)}/s"
                 + (f", {state.failed} failed" if state.failed else "")
             )
 
@@ -174,6 +208,15 @@ class JsonLinesProgress:
             wave=self._waves.get(service),
             service=service,
             step="list",
+        )
+
+    def copying(self, service: str, objects_done: int, bytes_done: int) -> None:
+        self._emit(
+            "debug",
+            f"copying; {objects_done} objects, {bytes_done} bytes already done",
+            wave=self._waves.get(service),
+            service=service,
+            step="copy",
         )
 
     def copied(

@@ -113,6 +113,8 @@ class ObjectMover:
 
     def copy_pending(self, route: Route) -> ObjectCounts:
         """Copy every pending object of the service; returns the ledger's counts after."""
+        before = self.ledger.counts(route.service)
+        self.progress.copying(route.service, before.done, before.bytes_done)
         if self.cluster is not None:
             return self._copy_on_cluster(route, self.cluster)
         inflight: dict[Future[CopyResult], ObjectTask] = {}

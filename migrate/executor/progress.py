@@ -14,6 +14,11 @@ class Progress(Protocol):
         """Cumulative totals of what the service's listing found so far."""
         ...
 
+    def copying(self, service: str, objects_done: int, bytes_done: int) -> None:
+        """A copy pass starts; the ledger already counts this much as done (a resumed run, or
+        an earlier round, copied it): progress starts there, rates count only what follows."""
+        ...
+
     def copied(
         self, service: str, key: str, size: int, status: str, error: str | None = None
     ) -> None:
@@ -31,6 +36,9 @@ class NullProgress:
         return None
 
     def listed(self, service: str, objects: int, size: int) -> None:
+        return None
+
+    def copying(self, service: str, objects_done: int, bytes_done: int) -> None:
         return None
 
     def copied(

@@ -98,3 +98,17 @@ def test_report_command_writes_a_private_file(ledger: Store, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o077 == 0
     assert HOSTILE[0] not in out.read_text()  # escaped, never raw
+
+
+def test_write_freeze_windows_are_in_order_to_the_second(ledger: Store) -> None:
+    ledger.freeze_started("claims-data", 900)  # frozen now
+    ledger.freeze_started("net-core", None)
+    ledger.freeze_finished("net-core")
+    page = report_page(status(ledger))
+    section = page[page.index("Write-freeze windows") :]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td>", section)
+    names = [name for name, _ in rows]
+    assert names.index("claims-data") < names.index("net-core")  # started first, shown first
+    for _, started in rows[:2]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", started), started
+    assert "frozen now" in section

@@ -323,6 +323,27 @@ class LocalTarget(_Folder):
         path.unlink(missing_ok=True)
         self._sidecar(bucket, key).unlink(missing_ok=True)
 
+    def delete_bucket(self, bucket: str) -> None:
+        """Only an empty bucket goes: one file in it (but its own settings) refuses, and
+        nothing of it is removed."""
+        try:
+            folder = self._bucket_dir(bucket)
+        except ObjectNotFound:
+            return
+        settings = folder / SIDECAR / "bucket.json"
+        left = [p for p in folder.rglob("*") if not p.is_dir() and p != settings]
+        if left:
+            raise PermanentStorageError(
+                f"bucket '{bucket}' is not empty ({len(left)} files): it stays as it is"
+            )
+        try:
+            settings.unlink(missing_ok=True)
+            for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                path.rmdir()
+            folder.rmdir()
+        except OSError as exc:
+            raise PermanentStorageError(f"bucket '{bucket}': {exc.strerror}") from None
+
 
 _PRIVATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
 

@@ -89,3 +89,6 @@ class ProjectRoutedTarget:
 
     def delete(self, bucket: str, key: str) -> None:
         self._for(bucket).delete(bucket, key)
+
+    def delete_bucket(self, bucket: str) -> None:
+        self._for(bucket).delete_bucket(bucket)

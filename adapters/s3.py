@@ -498,6 +498,10 @@ class S3Target:
         with _boundary(f"deleting {key!r} from '{bucket}'"):
             self._client.delete_object(Bucket=bucket, Key=key)
 
+    def delete_bucket(self, bucket: str) -> None:
+        with _boundary(f"deleting the bucket '{bucket}'"):
+            self._client.delete_bucket(Bucket=bucket)
+
 
 def checksum_trailer_sender(settings: S3Settings) -> Callable[[str, str, bytes], str]:
     """For the probe: a PUT the way recent SDKs send it by default (CRC32, aws-chunked)."""

@@ -290,6 +290,11 @@ class FakeTarget:
         self.mutations.append(f"delete {key}")
         self._bucket(bucket).pop(key, None)
 
+    def delete_bucket(self, bucket: str) -> None:
+        if self._bucket(bucket):
+            raise PermanentStorageError(f"bucket '{bucket}' is not empty")
+        del self.buckets[bucket]
+
     def body(self, bucket: str, key: str) -> bytes:
         return self.buckets[bucket][key].body
 

@@ -74,8 +74,11 @@ def probe(
     report = ProbeReport(bucket)
     run = f"{PREFIX}{uuid.uuid4().hex}/"
     written: list[str] = []
+    created = False
     try:
-        target.ensure_bucket(bucket, BucketSettings(encryption, {}, default_encryption=False))
+        created = target.ensure_bucket(
+            bucket, BucketSettings(encryption, {}, default_encryption=False)
+        )
         _bucket_features(target, bucket, encryption, dict(features or {}), report)
         _single(target, bucket, run, encryption, report, written)
         _multipart(target, bucket, run, report, written)
@@ -89,6 +92,11 @@ def probe(
                 target.delete(bucket, key)
             except StorageError as error:
                 report.checks.append(ProbeCheck("clean up", False, f"{key}: {error}"))
+        if created:  # the probe's own bucket goes with it; one that was there stays
+            try:
+                target.delete_bucket(bucket)
+            except StorageError as error:
+                report.checks.append(ProbeCheck("clean up", False, f"bucket {bucket}: {error}"))
     return report
 
 

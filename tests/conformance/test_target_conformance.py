@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.errors import ObjectNotFound
+from migrate.errors import ObjectNotFound, StorageError
 from migrate.ports import BucketSettings, Encryption, ObjectAttributes, TargetStore
 from tests.conformance.impls import make_target
 
@@ -137,6 +137,16 @@ def test_delete(target: TargetStore, bucket: str) -> None:
     target.put(bucket, "k", b"1", md5(b"1"), ObjectAttributes(), AES)
     target.delete(bucket, "k")
     assert target.head(bucket, "k") is None
+
+
+def test_only_an_empty_bucket_is_deleted(target: TargetStore, bucket: str) -> None:
+    target.put(bucket, "d/k", b"1", md5(b"1"), ObjectAttributes(), AES)
+    with pytest.raises(StorageError):
+        target.delete_bucket(bucket)
+    assert target.head(bucket, "d/k") is not None  # nothing of it went
+    target.delete(bucket, "d/k")
+    target.delete_bucket(bucket)
+    assert target.ensure_bucket(bucket, BucketSettings(AES, {})) is True  # it was gone
 
 
 def _encryption_reported(target: TargetStore) -> str | None:

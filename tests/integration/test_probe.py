@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-from tests.integration.helpers import migrate, seed, write_inventory
+from migrate.commands.probe import PROBE_BUCKET
+from tests.integration.helpers import migrate, s3_client, seed, write_inventory
 from tests.proxy import Proxy
 from tools import emulators
 
@@ -13,6 +15,9 @@ def test_probe_passes_and_cleans_up(
     servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
 ) -> None:
     inventory = write_inventory(tmp_path, {"probe-data": f"{unique}-p"})
+    s3 = s3_client(servers)
+    with contextlib.suppress(s3.exceptions.ClientError):  # another test's probe may have left it
+        s3.delete_bucket(Bucket=PROBE_BUCKET)
     with Proxy(servers.s3_url) as proxy:
         result = migrate(
             "probe", str(inventory), env={**server_env, "S3_URL": proxy.url}, cwd=tmp_path
@@ -28,8 +33,9 @@ def test_probe_passes_and_cleans_up(
     ):
         assert check in result.stdout, check
     deletes = [p for m, p in requests if m == "DELETE"]
-    assert len(deletes) == 3  # every canary object is removed
-    assert all("migrate-probe/" in p for p in deletes)
+    assert len(deletes) == 4  # every canary object, then the bucket the probe created
+    assert all(p.startswith(f"/{PROBE_BUCKET}") for p in deletes)
+    assert PROBE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
 
 def test_apply_refuses_a_target_that_contradicts_its_preset(

@@ -161,8 +161,7 @@ class TerminalProgress:
             self._say(
                 f"  {name}: {state.done}/{state.listed} objects, "
                 f"{format_bytes(state.done_bytes)}/{format_bytes(state.listed_bytes)}, "
-                f"{format_bytes(rate)}/s"
-                + (f", {state.failed} failed" if state.failed else "")
+                f"{format_bytes(rate)}/s" + (f", {state.failed} failed" if state.failed else "")
             )
 
 

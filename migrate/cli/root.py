@@ -30,6 +30,7 @@ from migrate.redact import configure_logging, redact, register_url_password
 if TYPE_CHECKING:
     from rich.console import Console
 
+
 def _plain_help() -> None:
     """Help as operators read it: a flag shows no ``<bool>`` after it, and an argument reads
     ``PLAN_FILE`` in the usage line, not ``{plan_file}`` (typer 0.29's rendering)."""

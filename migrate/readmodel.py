@@ -46,6 +46,16 @@ class StepRow:
 
 
 @dataclass(frozen=True)
+class ApprovalRow:
+    """A gate open now: who opened it, when."""
+
+    service: str
+    step: str
+    operator: str
+    approved_at: str
+
+
+@dataclass(frozen=True)
 class EvidenceRow:
     wave: int
     path: str
@@ -64,3 +74,4 @@ class LedgerSnapshot:
     proofs: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     evidence: list[EvidenceRow] = field(default_factory=list)
+    approvals: list[ApprovalRow] = field(default_factory=list)

@@ -23,7 +23,7 @@ from migrate.ledger import (
     StepStatus,
 )
 from migrate.model import Plan
-from migrate.readmodel import LedgerSnapshot, StepRow
+from migrate.readmodel import ApprovalRow, LedgerSnapshot, StepRow
 
 
 class PlanRecords(Protocol):
@@ -146,6 +146,10 @@ class EvidenceRecords(Protocol):
     def latest_probe(self, endpoint: str, preset: str) -> tuple[bool, bool, str, str] | None: ...
 
     def record_evidence(self, wave: int, path: str, sha256: str) -> None: ...
+
+    def approvals_of(self, service: str) -> list[ApprovalRow]:
+        """The service's gates open now: who opened each, when (evidence names them)."""
+        ...
 
     def audit_head(self) -> AuditHead | None:
         """The audit log's head, which every evidence file carries."""

@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import Connection, and_, func, select
 
-from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
-from state.schema import evidence, objects, services, steps, verifications
+from migrate.readmodel import ApprovalRow, EvidenceRow, ServiceProgress, StepRow
+from state.schema import approvals, evidence, objects, services, steps, verifications
 
 __all__ = [
     "EvidenceRow",
@@ -178,6 +178,17 @@ def proofs(connection: Connection) -> dict[str, dict[str, int]]:
     for service, proof, count in rows:
         found.setdefault(str(service), {})[str(proof)] = int(count)
     return found
+
+
+def approvals_open(connection: Connection, service: str | None = None) -> list[ApprovalRow]:
+    """The gates open now, in the order they were opened."""
+    query = select(approvals).order_by(approvals.c.approved_at)
+    if service is not None:
+        query = query.where(approvals.c.service == service)
+    return [
+        ApprovalRow(r.service, r.step, r.operator, r.approved_at)
+        for r in connection.execute(query)
+    ]
 
 
 def evidence_files(connection: Connection) -> list[EvidenceRow]:

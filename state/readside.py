@@ -3,7 +3,7 @@ and the evidence files (never writes)."""
 
 from __future__ import annotations
 
-from migrate.readmodel import LedgerSnapshot, StepRow
+from migrate.readmodel import ApprovalRow, LedgerSnapshot, StepRow
 from state import queries
 from state.database import Database
 
@@ -28,12 +28,17 @@ class ReadSide(Database):
                 proofs=queries.proofs(connection),
                 retries=queries.retries_total(connection),
                 evidence=queries.evidence_files(connection),
+                approvals=queries.approvals_open(connection),
             )
 
     def failures(self, service: str, limit: int) -> list[tuple[str, str]]:
         """(key, reason) of the service's failed objects, first ``limit``."""
         with self.tx() as connection:
             return queries.failures(connection, service, limit)
+
+    def approvals_of(self, service: str) -> list[ApprovalRow]:
+        with self.tx() as connection:
+            return queries.approvals_open(connection, service)
 
     def steps_of(self, service: str | None = None) -> list[StepRow]:
         with self.tx() as connection:

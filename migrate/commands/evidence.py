@@ -60,6 +60,10 @@ def wave_evidence(
                 "budget_seconds": loaded.plan.services[name].max_downtime_seconds,
             },
             "cutover_at": record.cutover_at,
+            "approvals": [
+                {"step": a.step, "operator": a.operator, "approved_at": a.approved_at}
+                for a in store.approvals_of(name)
+            ],
         }
     return {
         "kind": kind,

@@ -11,7 +11,7 @@ from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo, ServiceRecord
 from migrate.model import Plan
-from migrate.readmodel import EvidenceRow, ServiceProgress, StepRow
+from migrate.readmodel import ApprovalRow, EvidenceRow, ServiceProgress, StepRow
 from migrate.repositories import GateStore, StatusStore
 from migrate.suggest import did_you_mean
 from migrate.timeutil import parse_iso
@@ -40,6 +40,7 @@ class StatusReport:
     proofs: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     evidence: list[EvidenceRow] = field(default_factory=list)
+    approvals: list[ApprovalRow] = field(default_factory=list)
     taken_at: str = ""
 
     def eta_seconds(self, service: ServiceProgress) -> float | None:
@@ -149,6 +150,7 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         proofs=snapshot.proofs,
         retries=snapshot.retries,
         evidence=snapshot.evidence,
+        approvals=snapshot.approvals,
         taken_at=now.strftime(ISO),
     )
 

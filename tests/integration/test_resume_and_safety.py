@@ -218,12 +218,20 @@ def test_approval_gate_then_approve(
     assert not marker.exists()
     bad = migrate("approve", "gated-data", "teleport", env=server_env, cwd=tmp_path)
     assert bad.returncode == 2
-    assert migrate("approve", "gated-data", "cutover", env=server_env, cwd=tmp_path).returncode == 0
+    approved = migrate(
+        "approve", "gated-data", "cutover", "--operator", "dr-lefevre", env=server_env, cwd=tmp_path
+    )
+    assert approved.returncode == 0, approved.stdout + approved.stderr
     second = migrate("apply", str(plan), "--yes", env=server_env, cwd=tmp_path)
     assert second.returncode == 0
     assert marker.read_text().strip() == "gated-data cutover 1"
     status = json.loads(migrate("status", "--format", "json", env=server_env, cwd=tmp_path).stdout)
     assert status["services"]["gated-data"]["state"] == "done"
+    (evidence,) = (tmp_path / ".migrate" / "evidence").glob("wave-*.json")  # who approved what
+    approvals = json.loads(evidence.read_text())["services"]["gated-data"]["approvals"]
+    assert [(a["step"], a["operator"]) for a in approvals] == [("cutover", "dr-lefevre")]
+    assert migrate("report", "--html", "r.html", env=server_env, cwd=tmp_path).returncode == 0
+    assert "dr-lefevre" in (tmp_path / "r.html").read_text()
 
 
 def test_a_failing_hook_fails_the_step(

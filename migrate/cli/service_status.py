@@ -11,7 +11,6 @@ import typer
 from migrate.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from migrate.model import Plan
     from migrate.readmodel import ServiceProgress, StepRow
     from state.store import Store
 
@@ -20,7 +19,7 @@ REPAIRABLE = ("target lost", "target altered")
 
 
 def show_service(store: Store, name: str, as_json: bool) -> None:
-    from migrate.commands.status import status
+    from migrate.commands.status import in_plan_order, status
     from migrate.suggest import did_you_mean
 
     report = status(store, detail=False)
@@ -30,7 +29,7 @@ def show_service(store: Store, name: str, as_json: bool) -> None:
             f"service '{name}' is not in the state database{did_you_mean(name, found)}"
         )
     service = found[name]
-    steps = _in_plan_order(report.plan, name, store.steps_of(name))
+    steps = in_plan_order(report.plan, store.steps_of(name))
     failures = store.failures(name, FAILURES_SHOWN)
     verification = store.latest_verification_summary(name)
     data = _as_data(service, steps, failures, verification, report.eta_seconds(service))
@@ -38,12 +37,6 @@ def show_service(store: Store, name: str, as_json: bool) -> None:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     _render(data)
-
-
-def _in_plan_order(plan: Plan | None, name: str, rows: list[StepRow]) -> list[StepRow]:
-    order = list(plan.services[name].steps) if plan is not None and name in plan.services else []
-    position = {step: index for index, step in enumerate(order)}
-    return sorted(rows, key=lambda r: (position.get(r.step, len(order)), r.started_at or ""))
 
 
 def _as_data(

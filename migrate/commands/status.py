@@ -146,12 +146,26 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         rates=copy_rates(snapshot.services, now),
         series=snapshot.series,
         failures=snapshot.failures,
-        steps=snapshot.steps,
+        steps=in_plan_order(plan, snapshot.steps),
         proofs=snapshot.proofs,
         retries=snapshot.retries,
         evidence=snapshot.evidence,
         approvals=snapshot.approvals,
         taken_at=now.strftime(ISO),
+    )
+
+
+def in_plan_order(plan: Plan | None, rows: list[StepRow]) -> list[StepRow]:
+    """Each service's steps in the order its plan runs them (a step run again after a
+    rollback stays in its place), services as the ledger lists them."""
+    position: dict[tuple[str, str], int] = {}
+    if plan is not None:
+        for name, planned in plan.services.items():
+            position.update(((name, step), index) for index, step in enumerate(planned.steps))
+    first = {row.service: index for index, row in reversed(list(enumerate(rows)))}
+    return sorted(
+        rows,
+        key=lambda r: (first[r.service], position.get((r.service, r.step), 99), r.started_at or ""),
     )
 
 

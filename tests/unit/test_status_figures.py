@@ -94,3 +94,31 @@ def test_the_report_shows_the_freeze_the_last_verify_and_no_full_bar_for_nothing
     empty = Store.open(f"sqlite:///{tmp_path / 'empty.db'}")
     empty.register_services(one_store_plan())
     assert 'style="width: 100.0%"' not in report_page(status(empty))  # 0 of 0 is not done
+
+
+def test_steps_are_shown_in_the_order_the_plan_runs_them() -> None:
+    from migrate.commands.status import in_plan_order
+    from migrate.model import Plan, PlannedService, PlannedWave
+    from migrate.readmodel import StepRow
+
+    steps = {"a": ["prepare", "freeze", "cutover"], "b": ["prepare"]}
+    plan = Plan(
+        inventory="i.yaml",
+        inventory_sha256="a" * 64,
+        created_at="x",
+        tool_version="0",
+        waves=[PlannedWave(index=1, services=["a", "b"], estimated_bytes=0, estimated_seconds=0)],
+        units=[],
+        services={
+            n: PlannedService(kind="network", depends_on=[], wave=1, criticality="high", steps=s)
+            for n, s in steps.items()
+        },
+    )
+    rows = [  # freeze and cutover run again after a rollback: latest start, same place
+        StepRow("a", "cutover", "done", 2, "2026-01-01T10:09:00.000000Z", None, None),
+        StepRow("a", "prepare", "done", 1, "2026-01-01T10:00:00.000000Z", None, None),
+        StepRow("a", "freeze", "done", 2, "2026-01-01T10:08:00.000000Z", None, None),
+        StepRow("b", "prepare", "done", 1, None, None, None),
+    ]
+    ordered = [(r.service, r.step) for r in in_plan_order(plan, rows)]
+    assert ordered == [("a", "prepare"), ("a", "freeze"), ("a", "cutover"), ("b", "prepare")]

@@ -8,6 +8,7 @@ The executor's own needs are ``migrate.ledger.Ledger``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from migrate.audit import AuditEvent, AuditHead, SealedEvent
@@ -166,6 +167,12 @@ class ReadSide(Protocol):
     def snapshot(self, series_since: str | None) -> LedgerSnapshot: ...
 
     def steps_of(self, service: str | None = None) -> list[StepRow]: ...
+
+
+class SnapshotReader(LedgerReader, Protocol):
+    """A read-only view of the ledger whose reads can all come from one moment."""
+
+    def consistent_reads(self) -> AbstractContextManager[None]: ...
 
 
 class StatusStore(PlanRecords, LockRecords, ReadSide, Protocol):

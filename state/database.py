@@ -26,6 +26,27 @@ class Database:
         self._actor = (getpass.getuser(), socket.gethostname())
         self._audit_key: bytes | None = None
         self._fresh_listing: dict[str, int] = {}
+        self._pinned: tuple[int, Connection] | None = None
+
+    @contextmanager
+    def consistent_reads(self) -> Iterator[None]:
+        """Every read this thread makes in the block sees the ledger as it was at the first
+        one: one read transaction (SQLite: a deferred BEGIN on a read-only store, which WAL
+        serves without holding up writers; PostgreSQL: REPEATABLE READ). For the dry run,
+        whose figures must add up while an apply goes on."""
+        connection = self.engine.connect()
+        if self.engine.dialect.name == "postgresql":
+            connection = connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        transaction = connection.begin()
+        self._pinned = (threading.get_ident(), connection)
+        try:
+            yield
+        finally:
+            self._pinned = None
+            transaction.rollback()
+            connection.close()
 
     def set_actor(self, operator: str, host: str, audit_key: bytes | None) -> None:
         """Who the audit events are from, and the key that signs them (if any)."""
@@ -37,6 +58,10 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:
+        pinned = self._pinned
+        if pinned is not None and pinned[0] == threading.get_ident():
+            yield pinned[1]  # inside consistent_reads(): its one transaction
+            return
         with self._mutex:
             with self.engine.begin() as connection:
                 try:

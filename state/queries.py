@@ -186,8 +186,7 @@ def approvals_open(connection: Connection, service: str | None = None) -> list[A
     if service is not None:
         query = query.where(approvals.c.service == service)
     return [
-        ApprovalRow(r.service, r.step, r.operator, r.approved_at)
-        for r in connection.execute(query)
+        ApprovalRow(r.service, r.step, r.operator, r.approved_at) for r in connection.execute(query)
     ]
 
 

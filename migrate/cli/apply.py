@@ -150,9 +150,19 @@ def _run(args: ApplyArguments) -> None:
             run_repair(args, loaded, store, source, env, options, who, console)
             return
         if options.dry_run:
-            result = rehearse_apply(
-                loaded, store, source, target_capabilities(loaded.inventory), options, who
-            )
+            reader = open_store(args.state_url, readonly=True)  # one moment, holding up nothing
+            try:
+                result = rehearse_apply(
+                    loaded,
+                    store,
+                    source,
+                    target_capabilities(loaded.inventory),
+                    options,
+                    who,
+                    reader,
+                )
+            finally:
+                reader.close()
             if result.rehearsal is not None:
                 _render_rehearsal(console, result.rehearsal)
                 _detailed_exit(args, result.rehearsal)

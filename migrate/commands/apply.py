@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,9 +25,9 @@ from migrate.executor.rehearsal import Rehearsal, rehearse
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.runner import Runner, RunOutcome, RunSettings
 from migrate.executor.steps import StepHandlers
-from migrate.ledger import LockInfo, ObjectCounts
+from migrate.ledger import LedgerReader, LockInfo, ObjectCounts
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
-from migrate.repositories import ApplyStore
+from migrate.repositories import ApplyStore, SnapshotReader
 from migrate.timeutil import now_iso
 
 HEARTBEAT_SECONDS = 10.0
@@ -141,7 +141,11 @@ def rehearse_apply(
     capabilities: TargetCapabilities,
     options: ApplyOptions,
     identity: Identity,
+    reader: SnapshotReader | None = None,
 ) -> ApplyResult:
+    """What a run would do, from the source's listing and one moment of the ledger
+    (``reader``: a read-only view, so that an apply going on meanwhile is neither held up nor
+    half counted)."""
     refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
     plan_id = store.record_plan(
         loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
@@ -158,7 +162,9 @@ def rehearse_apply(
     if options.insecure:  # a rehearsal lists the source: it connects too
         events.append(insecure_override("apply --dry-run", identity.run_id))
     store.audit(events)
-    rehearsal = rehearse(loaded.plan, selected, source, store, capabilities)
+    view: LedgerReader = reader if reader is not None else store
+    with reader.consistent_reads() if reader is not None else nullcontext():
+        rehearsal = rehearse(loaded.plan, selected, source, view, capabilities)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
     return ApplyResult(identity.run_id, selected, rehearsal=rehearsal)

@@ -194,3 +194,21 @@ def test_a_state_change_that_touches_no_row_stops(store: Store) -> None:
         store.set_service_state("not-registered", "running", "prepare")
     with pytest.raises(StateError, match="changed 0 rows"):
         store.freeze_started("not-registered", 60)
+
+
+def test_consistent_reads_see_one_moment_and_hold_up_no_writer(store: Store) -> None:
+    """The dry run's reads come from one moment, while an apply goes on writing."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    store.ingest_listing("svc-data", 1, [_info("a"), _info("b")], None)
+    reader = Store.open(url, readonly=True)
+    try:
+        with reader.consistent_reads():
+            assert reader.known("svc-data", ["a", "b", "c"]).keys() == {"a", "b"}
+            store.ingest_listing("svc-data", 1, [_info("c")], None)  # a writer goes on, at once
+            store.set_service_state("svc-data", "running", "replicate")
+            assert reader.known("svc-data", ["c"]) == {}  # still the first moment
+            assert reader.service("svc-data").state == "pending"
+        assert reader.known("svc-data", ["c"]).keys() == {"c"}  # after it: the present
+        assert reader.service("svc-data").state == "running"
+    finally:
+        reader.close()

@@ -31,9 +31,10 @@ from migrate.providers import target_provider
 
 MAX_INVENTORY_BYTES = 10 * 1024 * 1024
 """An inventory larger than this is refused before it is parsed (about 70,000 services)."""
-MAX_SERVICES = 40_000
-"""More services are refused before validation. Measured (bench/plan_scale.py, two cores):
-35,000 services plan in about 7 s and 385 MiB; 40,000 would take about 440 MiB."""
+MAX_SERVICES = 20_000
+"""More services are refused before validation, so that any inventory accepted plans in under
+10 s and 300 MiB. Measured (bench/plan_scale.py, two cores): 20,000 services plan in about
+5 s and 240 MiB, and 280 MiB when their hooks fill the file to 10 MiB; 25,000 took 337 MiB."""
 MAX_MESSAGE = 1000
 """No problem's message is longer (values are echoed cut; this catches any that is not)."""
 

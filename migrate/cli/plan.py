@@ -70,8 +70,55 @@ def plan_cmd(
         else:
             console = stdout_console()
             print_plan(result.plan, console)
+            _show_difference(state, result.plan, console)
             if output is not None:
                 console.print(Text(f"Saved the plan to {output}. Run: migrate apply {output}"))
+
+
+def _show_difference(state: str | None, plan: Any, console: Any) -> None:
+    """The plan against the one the state database applied last, when there is one."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from migrate.commands.plan_diff import SAME, consequence, diff_plans
+    from migrate.errors import MigrateError
+    from state.engine import sqlite_path
+    from state.store import Store
+
+    url = state_url(state)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        return
+    try:
+        store = Store.open(url, readonly=True)
+        try:
+            applied = store.latest_plan()
+            states = {s.name: s.state for s in store.snapshot(None).services}
+        finally:
+            store.close()
+    except MigrateError as error:
+        console.print(Text(f"Not compared with the state database: {error}", style="yellow"))
+        return
+    if applied is None:
+        return
+    difference = diff_plans(plan, applied[1], states)
+    changed = [c for c in difference.changes if c.change != SAME]
+    if changed:
+        table = Table(title="Against the plan applied last", title_justify="left")
+        for column in ("Service", "Change", "State", "What changes", "Meaning"):
+            table.add_column(column, overflow="fold")
+        for c in changed:
+            table.add_row(
+                Text(c.name), c.change, c.state or "-", Text(", ".join(c.details) or "-"),
+                Text(consequence(c)),
+            )  # fmt: skip
+        console.print(table)
+    console.print(
+        Text(
+            f"Against the plan applied last ({applied[0][:12]}...): {difference.summary}.",
+            style="bold",
+        )
+    )
 
 
 def _record_plan(

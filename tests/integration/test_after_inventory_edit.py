@@ -41,7 +41,13 @@ def test_an_edited_inventory_does_not_block_verify_or_rollback(
     shutil.copy(inventory, original)
     document = yaml.safe_load(inventory.read_text())
     document["services"].append({"name": "new-service", "kind": "workspace"})
+    document["services"][1]["hooks"] = {"cutover": "true"}  # portal-app, done
     inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    replanned = migrate("plan", str(inventory), "-o", "next.json", env=server_env, cwd=tmp_path)
+    assert replanned.returncode == 0, replanned.stdout + replanned.stderr
+    shown = " ".join(replanned.stdout.split())
+    assert "1 unchanged, 1 to add, 1 changed, 0 to remove" in shown
+    assert "done: apply skips it" in shown
 
     verified = migrate("verify", env=server_env, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr

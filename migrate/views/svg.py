@@ -22,32 +22,59 @@ NODE_W, NODE_H, COL_W, ROW_H, PAD = 190, 26, 240, 36, 20
 def throughput_chart(
     series: list[tuple[str, int, int]], width: int = 720, height: int = 160
 ) -> Markup:
-    """Bytes copied per minute, as bars, with the peak labelled."""
+    """Bytes copied per minute over the active window (the first minute anything was copied
+    to the last), each bar at its minute: a pause shows as a gap, not as nothing."""
     if not series:
         return Markup('<p class="muted">No object copied in the last 24 hours.</p>')
     peak = max(b for _, _, b in series) or 1
-    bar = min(24.0, max(1.0, (width - 60) / len(series)))
+    offsets = _minute_offsets([minute for minute, _, _ in series])
+    slots = offsets[-1] + 1
+    bar = min(24.0, max(1.0, (width - 60) / slots))
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         'role="img" aria-label="throughput per minute">'
     ]
-    for index, (minute, objects, size) in enumerate(series):
+    for offset, (minute, objects, size) in zip(offsets, series, strict=True):
         h = (height - 30) * size / peak
-        x = 50 + index * bar
+        x = 50 + offset * bar
         parts.append(
             f'<rect x="{x:.1f}" y="{height - 20 - h:.1f}" width="{max(bar - 1, 1):.1f}" '
             f'height="{h:.1f}" fill="#1565c0"><title>{escape(minute)}: {objects} objects, '
             f"{escape(format_bytes(size))}</title></rect>"
         )
     parts.append(f'<text x="2" y="14" class="axis">{escape(format_bytes(peak))}/min</text>')
-    parts.append(f'<text x="50" y="{height - 4}" class="axis">{escape(series[0][0])}</text>')
-    parts.append(
-        f'<text x="{width - 4}" y="{height - 4}" class="axis" text-anchor="end">'
-        f"{escape(series[-1][0])}</text>"
-    )
+    first, last = _clock(series[0][0]), _clock(series[-1][0])
+    parts.append(f'<text x="50" y="{height - 4}" class="axis">{escape(first)}</text>')
+    if slots > 1:
+        parts.append(
+            f'<text x="{50 + offsets[-1] * bar + bar:.1f}" y="{height - 4}" class="axis" '
+            f'text-anchor="end">{escape(last)}</text>'
+        )
     parts.append("</svg>")
     # every dynamic text above went through escape()
     return Markup("".join(parts))  # noqa: S704  # nosec B704
+
+
+def _minute_offsets(minutes: list[str]) -> list[int]:
+    """Minutes since the first one (``YYYY-MM-DDTHH:MM`` stamps, in order)."""
+    from datetime import datetime
+
+    def moment(stamp: str) -> datetime | None:
+        try:
+            return datetime.strptime(stamp[:16], "%Y-%m-%dT%H:%M")
+        except ValueError:
+            return None
+
+    moments = [moment(m) for m in minutes]
+    start = moments[0]
+    if start is None or any(m is None for m in moments):
+        return list(range(len(minutes)))  # not stamps we know: one slot each, in order
+    return [int((m - start).total_seconds() // 60) for m in moments if m is not None]
+
+
+def _clock(stamp: str) -> str:
+    """``2026-12-01T14:08`` as ``14:08 UTC`` (the day is in the page's snapshot line)."""
+    return f"{stamp[11:16]} UTC" if len(stamp) >= 16 and stamp[10] == "T" else stamp
 
 
 def dependency_graph(plan: Plan, states: dict[str, str], link: object) -> Markup:

@@ -110,5 +110,12 @@ def test_dashboard_in_a_real_browser(dashboard: tuple[str, Path]) -> None:
         page.goto(url + "/graph")
         assert page.locator("svg.graph").count() == 1
         page.screenshot(path=str(OUTPUT / "graph.png"), full_page=True)
+        for width in (1400, 1000):  # as an operator's screen, and a laptop's half of one
+            sized = browser.new_page(viewport={"width": width, "height": 900})
+            sized.goto(url + "/")
+            overflow = sized.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the overview is {overflow} px wider than a {width} px window"
+            sized.screenshot(path=str(OUTPUT / f"dashboard-{width}.png"), full_page=True)
+            sized.close()
         browser.close()
     assert (OUTPUT / "dashboard.png").stat().st_size > 10_000

@@ -55,6 +55,20 @@ def throughput_chart(
     return Markup("".join(parts))  # noqa: S704  # nosec B704
 
 
+def _edge(start: tuple[float, float], end: tuple[float, float]) -> str:
+    """An arrow from a dependency's box to its user's. Within one wave (one column) it leaves
+    and enters on the right and bows out into the gap between columns, never across boxes."""
+    (x1, y1), (x2, y2) = start, end
+    a, b = y1 + NODE_H / 2, y2 + NODE_H / 2
+    if x1 == x2:
+        right = x1 + NODE_W
+        bow = min(COL_W - NODE_W - 6, 14 + 4 * abs(b - a) / ROW_H)
+        d = f"M{right},{a} C{right + bow},{a} {right + bow},{b} {right + 2},{b}"
+    else:
+        d = f"M{x1 + NODE_W},{a} C{x1 + NODE_W + 30},{a} {x2 - 30},{b} {x2},{b}"
+    return f'<path d="{d}" fill="none" stroke="#999" marker-end="url(#arrow)"/>'
+
+
 def _minute_offsets(minutes: list[str]) -> list[int]:
     """Minutes since the first one (``YYYY-MM-DDTHH:MM`` stamps, in order)."""
     from datetime import datetime
@@ -101,21 +115,19 @@ def dependency_graph(plan: Plan, states: dict[str, str], link: object) -> Markup
     for name, planned in plan.services.items():
         for dependency in planned.depends_on:
             if dependency in position and name in position:
-                x1, y1 = position[dependency]
-                x2, y2 = position[name]
-                parts.append(
-                    f'<path d="M{x1 + NODE_W},{y1 + NODE_H / 2} C{x1 + NODE_W + 30},'
-                    f'{y1 + NODE_H / 2} {x2 - 30},{y2 + NODE_H / 2} {x2},{y2 + NODE_H / 2}" '
-                    'fill="none" stroke="#999" marker-end="url(#arrow)"/>'
-                )
+                parts.append(_edge(position[dependency], position[name]))
+    cycle_of = {n: unit.services for unit in plan.units for n in unit.services}
     for name, (x, y) in position.items():
         state = states.get(name, "pending")
         href = escape(str(link(name)))  # type: ignore[operator]
+        others = [n for n in cycle_of.get(name, []) if n != name]
+        note = f"; in a cycle with {', '.join(others)} (cut over together)" if others else ""
+        outline = ' stroke="#111" stroke-width="2" stroke-dasharray="5,3"' if others else ""
         parts.append(
             f'<a href="{href}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="4" '
-            f'fill="{STATE_COLOURS.get(state, "#9e9e9e")}"><title>{escape(name)}: '
-            f'{escape(state)}</title></rect><text x="{x + 8}" y="{y + 17}" class="node">'
-            f"{escape(name)}</text></a>"
+            f'fill="{STATE_COLOURS.get(state, "#9e9e9e")}"{outline}><title>{escape(name)}: '
+            f'{escape(state)}{escape(note)}</title></rect><text x="{x + 8}" y="{y + 17}" '
+            f'class="node">{escape(name)}{" ↻" if others else ""}</text></a>'
         )
     parts.append("</svg>")
     # every dynamic text above went through escape()

@@ -38,7 +38,12 @@ def dashboard(
     inventory = write_inventory(
         tmp_path,
         {"claims-data": container},
-        extra_services=[{"name": "net-core", "kind": "network"}],
+        extra_services=[
+            {"name": "net-core", "kind": "network"},
+            {"name": "portal", "kind": "workspace", "depends_on": ["claims-data"]},
+            {"name": "identity", "kind": "workspace", "depends_on": ["directory"]},
+            {"name": "directory", "kind": "workspace", "depends_on": ["identity", "net-core"]},
+        ],
     )
     assert (
         migrate("plan", str(inventory), "-o", "plan.json", env=server_env, cwd=tmp_path).returncode
@@ -109,6 +114,8 @@ def test_dashboard_in_a_real_browser(dashboard: tuple[str, Path]) -> None:
         page.screenshot(path=str(OUTPUT / "service.png"), full_page=True)
         page.goto(url + "/graph")
         assert page.locator("svg.graph").count() == 1
+        assert page.locator("svg.graph rect[stroke-dasharray]").count() == 2  # the cycle
+        assert "in a cycle with directory" in page.inner_html("svg.graph")
         page.screenshot(path=str(OUTPUT / "graph.png"), full_page=True)
         for width in (1400, 1000):  # as an operator's screen, and a laptop's half of one
             sized = browser.new_page(viewport={"width": width, "height": 900})

@@ -112,3 +112,33 @@ def test_write_freeze_windows_are_in_order_to_the_second(ledger: Store) -> None:
     for _, started in rows[:2]:
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", started), started
     assert "frozen now" in section
+
+
+def test_an_edge_within_a_wave_never_crosses_a_box() -> None:
+    from migrate.model import Plan, PlannedService, PlannedUnit, PlannedWave
+    from migrate.views.svg import NODE_W, PAD, dependency_graph
+
+    def service(*deps: str) -> PlannedService:
+        return PlannedService(
+            kind="network", depends_on=list(deps), wave=1, criticality="high", steps=["cutover"]
+        )
+
+    plan = Plan(
+        inventory="i.yaml",
+        inventory_sha256="a" * 64,
+        created_at="x",
+        tool_version="0",
+        waves=[
+            PlannedWave(index=1, services=["a", "b", "c"], estimated_bytes=0, estimated_seconds=0)
+        ],
+        units=[PlannedUnit(services=["b", "c"], reason="cycle")],
+        services={"a": service(), "b": service("a", "c"), "c": service("b")},
+    )
+    svg = str(dependency_graph(plan, {}, lambda n: f"#{n}"))
+    edges = re.findall(r"<path d=\"M([^\"]+C[^\"]+)\"", svg)
+    assert len(edges) == 3
+    for path in edges:
+        xs = [float(p.split(",")[0]) for p in re.split(r"[ C]", path) if "," in p]
+        assert min(xs) >= PAD + NODE_W, path  # to the right of the column's boxes
+    assert svg.count("stroke-dasharray") == 2
+    assert "in a cycle with c (cut over together)" in svg

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from migrate.cli.root import StateOption, app, guard, read_input, state_url, stdout_console
+from migrate.cli.root import (
+    StateOption,
+    app,
+    confirm_or_stop,
+    guard,
+    print_differences,
+    read_input,
+    state_url,
+    stdout_console,
+)
 from migrate.errors import ExitCode, InvalidInput
 
 if TYPE_CHECKING:
@@ -69,13 +78,11 @@ def _applied(store: Store, inventory: Path | None, insecure: bool) -> LoadedPlan
 
 def _confirm(preview: str, yes: bool) -> None:
     """Say what is about to happen; on a terminal, ask (``--yes`` does not ask)."""
-    import sys
 
     from rich.text import Text
 
     stdout_console().print(Text(preview + "."))
-    if not yes and sys.stdin.isatty() and not typer.confirm("Go ahead?"):
-        raise typer.Exit(int(ExitCode.FAILED))
+    confirm_or_stop("Go ahead?", yes)
 
 
 def _read_if_present(path: Path) -> bytes | None:
@@ -176,14 +183,7 @@ def verify_cmd(
             )
         console.print(table)
         for report in result.reports:
-            for difference in report.differences:
-                console.print(
-                    Text(
-                        f"  {report.service}: {difference.key!r}: {difference.problem} "
-                        f"[{difference.cause}]",
-                        style="red",
-                    )
-                )
+            print_differences(console, report.service, report.differences, 10_000)
         for path in result.evidence:
             console.print(Text(f"Evidence: {path}"))
         differences = sum(len(r.differences) for r in result.reports)

@@ -3,13 +3,13 @@ verify, and say what the verification found."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from migrate.cli.root import confirm_or_stop, print_differences
 from migrate.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -50,15 +50,11 @@ def run_repair(
         if args.detailed_exitcode:
             raise typer.Exit(CHANGES_EXIT)
         return
-    if (
-        not args.yes
-        and sys.stdin.isatty()
-        and not typer.confirm(
-            f"Copy {len(preview.to_copy)} objects of {name} again from the source into "
-            f"'{loaded.plan.services[name].bucket}'?"
-        )
-    ):
-        raise typer.Exit(int(ExitCode.FAILED))
+    confirm_or_stop(
+        f"Copy {len(preview.to_copy)} objects of {name} again from the source into "
+        f"'{loaded.plan.services[name].bucket}'?",
+        args.yes,
+    )
     stop = threading.Event()
     with signals(stop, console), TerminalProgress(console) as progress:
         result = repair(
@@ -135,14 +131,7 @@ def _render_result(console: Any, result: RepairResult) -> None:
         else "not verified again (interrupted: run the same command again)"
     )
     if report is not None:
-        for difference in report.differences[:SHOWN]:
-            console.print(
-                Text(
-                    f"  {result.plan.service}: {difference.key!r}: {difference.problem} "
-                    f"[{difference.cause}]",
-                    style="red",
-                )
-            )
+        print_differences(console, result.plan.service, report.differences, SHOWN)
     for path in result.evidence:
         console.print(Text(f"Evidence: {path}"))
     console.print(

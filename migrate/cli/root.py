@@ -144,6 +144,28 @@ def state_url(option: str | None) -> str:
     return url
 
 
+def confirm_or_stop(question: str, yes: bool) -> None:
+    """On a terminal, ask before changing anything (``--yes`` does not ask); a "no" exits 1.
+    Without a terminal (a script, CI), the command's own flags are the consent."""
+    import sys
+
+    if not yes and sys.stdin.isatty() and not typer.confirm(question):
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def print_differences(console: Console, service: str, differences: Any, limit: int) -> None:
+    """Each difference a verification found, with the side that moved, in red."""
+    from rich.text import Text
+
+    for difference in list(differences)[:limit]:
+        console.print(
+            Text(
+                f"  {service}: {difference.key!r}: {difference.problem} [{difference.cause}]",
+                style="red",
+            )
+        )
+
+
 def read_input(path: Path) -> bytes:
     try:
         return path.read_bytes()

@@ -54,7 +54,17 @@ def status_cmd(
     from state.store import Store
 
     with guard():
-        store = Store.open(state_url(state), readonly=True)
+        url = state_url(state)
+        if service is None and not_created_yet(url):
+            from migrate.commands.status import nothing_applied
+
+            empty = nothing_applied()
+            if fmt is StatusFormat.json:
+                typer.echo(json.dumps(empty.to_json(), indent=2))
+            else:
+                stdout_console().print(_render(empty))
+            return
+        store = Store.open(url, readonly=True)
         try:
             if service is not None:
                 from migrate.cli.service_status import show_service
@@ -85,6 +95,23 @@ def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return "done" if seconds == 0 else format_duration(seconds)
+
+
+def not_created_yet(url: str) -> bool:
+    """No SQLite ledger at that path yet (no apply has run): say so, on stderr, and show an
+    empty status rather than fail; a script polling before the first apply gets its JSON."""
+    from rich.text import Text
+
+    from migrate.cli.root import stderr_console
+    from state.engine import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return False
+    stderr_console().print(
+        Text(f"No state database at {path} yet: nothing has been applied.", style="yellow")
+    )
+    return True
 
 
 def _verified(last: dict[str, object] | None) -> Text:

@@ -94,10 +94,17 @@ def report_cmd(
     from state.store import Store
 
     with guard():
-        store = Store.open(state_url(state), readonly=True)
-        try:
-            page = report_page(status(store))
-        finally:
-            store.close()
+        from migrate.cli.status import not_created_yet
+        from migrate.commands.status import nothing_applied
+
+        url = state_url(state)
+        if not_created_yet(url):
+            page = report_page(nothing_applied())
+        else:
+            store = Store.open(url, readonly=True)
+            try:
+                page = report_page(status(store))
+            finally:
+                store.close()
         write_atomically(html, page)
         stdout_console().print(Text(f"Report written to {html}"))

@@ -169,6 +169,18 @@ def in_plan_order(plan: Plan | None, rows: list[StepRow]) -> list[StepRow]:
     )
 
 
+def nothing_applied() -> StatusReport:
+    """The report of a ledger that does not exist yet: no plan applied, nothing running."""
+    return StatusReport(
+        plan_sha256=None,
+        inventory_sha256=None,
+        waves=None,
+        lock=None,
+        services=[],
+        taken_at=datetime.now(UTC).strftime(ISO),
+    )
+
+
 def frozen_since(service: ServiceProgress) -> str | None:
     """When the write freeze began, while it lasts (it ends at validate or a rollback)."""
     if service.freeze_started_at is None or service.freeze_seconds is not None:

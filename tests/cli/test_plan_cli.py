@@ -205,3 +205,15 @@ def test_version_and_help() -> None:
     help_text = _run("plan", "--help").stdout
     for flag in ("--format", "--output", "--state", "--insecure"):
         assert flag in help_text
+
+
+def test_planning_makes_no_ledger_and_status_says_nothing_is_applied(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["plan", str(HDH), "-o", str(tmp_path / "p.json")]).exit_code == 0
+    assert not (tmp_path / "state").exists()
+    shown = runner.invoke(app, ["status", "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    assert '"services": {}' in shown.output
+    assert "nothing has been applied" in shown.output  # said on stderr (mixed in by the runner)
+    assert not (tmp_path / "state").exists()  # status only reads

@@ -71,8 +71,9 @@ def shown(url: str) -> str:
         return redact(url)
 
 
-def _sqlite_file(path: Path, *, readonly: bool) -> None:
-    """Refuse a ledger path that cannot hold one (bad input: exit 2); create the file."""
+def ledger_missing(path: Path) -> bool:
+    """True when no ledger exists at ``path`` yet; a path that could never hold one is bad
+    input (exit 2), missing or not."""
     absolute = path.resolve()
     for pseudo in PSEUDO_FILESYSTEMS:
         if absolute == pseudo or pseudo in absolute.parents:
@@ -83,6 +84,15 @@ def _sqlite_file(path: Path, *, readonly: bool) -> None:
     try:
         if path.exists() and not path.is_file():
             raise InvalidInput(f"state path {path} is not a regular file: give the ledger's path")
+        return not path.exists()
+    except OSError as exc:
+        raise InvalidInput(f"state path {path} cannot be used ({exc.strerror})") from None
+
+
+def _sqlite_file(path: Path, *, readonly: bool) -> None:
+    """Refuse a ledger path that cannot hold one (bad input: exit 2); create the file."""
+    ledger_missing(path)
+    try:
         if readonly and not path.exists():
             raise StateError(f"no state database at {path}: nothing has been applied yet")
         if path.exists():

@@ -82,12 +82,12 @@ def _show_difference(state: str | None, plan: Any, console: Any) -> None:
 
     from migrate.commands.plan_diff import SAME, consequence, diff_plans
     from migrate.errors import MigrateError
-    from state.engine import sqlite_path
+    from state.engine import ledger_missing, sqlite_path
     from state.store import Store
 
     url = state_url(state)
     path = sqlite_path(url)
-    if path is not None and not path.is_file():
+    if path is not None and ledger_missing(path):
         return
     try:
         store = Store.open(url, readonly=True)
@@ -131,11 +131,11 @@ def _record_plan(
 
     from migrate.audit import AuditEvent, insecure_override
     from migrate.cli.wiring import open_store
-    from state.engine import sqlite_path
+    from state.engine import ledger_missing, sqlite_path
 
     url = state_url(state)
     path = sqlite_path(url)
-    if path is not None and not path.is_file() and not insecure:
+    if path is not None and ledger_missing(path) and not insecure:
         return
     store = open_store(url)
     try:

@@ -103,10 +103,10 @@ def not_created_yet(url: str) -> bool:
     from rich.text import Text
 
     from migrate.cli.root import stderr_console
-    from state.engine import sqlite_path
+    from state.engine import ledger_missing, sqlite_path
 
     path = sqlite_path(url)
-    if path is None or path.exists():
+    if path is None or not ledger_missing(path):
         return False
     stderr_console().print(
         Text(f"No state database at {path} yet: nothing has been applied.", style="yellow")

@@ -52,6 +52,15 @@ def start(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subpro
     )
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def logged(log: Path, label: str, seconds: float = 0.0) -> str:
     """A hook that writes '<label> start|end <time>' around a pause."""
     return (

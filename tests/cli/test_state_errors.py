@@ -4,9 +4,7 @@ that takes --state says what is wrong, with its exit code (2 bad input, 1 otherw
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.cli.support import free_port
+from tests.cli.support import run as _run
 
 AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -27,26 +28,6 @@ COMMANDS = {
     "report": ["report", "--html", "report.html"],
     "dashboard": ["dashboard", "--port", "0"],
 }
-
-
-def _run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _clean(result: subprocess.CompletedProcess[str]) -> None:
@@ -87,7 +68,7 @@ def _copy(applied: Path, tmp_path: Path) -> Path:
 def _command(name: str) -> list[str]:
     args = list(COMMANDS[name])
     if name == "dashboard":
-        args[-1] = str(_free_port())
+        args[-1] = str(free_port())
     return args
 
 

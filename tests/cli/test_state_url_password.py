@@ -4,10 +4,7 @@ environment."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,30 +12,13 @@ from typing import TYPE_CHECKING
 import sqlalchemy
 import yaml
 
+from tests.cli.support import free_port
+from tests.cli.support import run as _run
+
 if TYPE_CHECKING:
     from tools.postgres import Postgres
 
 PASSWORD = "Pw-Canary-7731"  # nosec B105
-
-
-def _run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "migrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _hidden(result: subprocess.CompletedProcess[str]) -> None:
@@ -48,7 +28,7 @@ def _hidden(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://migrator:{PASSWORD}@127.0.0.1:{_closed_port()}/ledger"
+    url = f"postgresql+psycopg://migrator:{PASSWORD}@127.0.0.1:{free_port()}/ledger"
     for args in (
         ["status"],
         ["--debug", "status"],

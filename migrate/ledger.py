@@ -266,6 +266,8 @@ class RecordedRoute:
     bucket: str | None
     worked: bool
     """A step of it is done or the ledger holds objects of it."""
+    wave: int | None = None
+    """The wave of the plan applied last, as the ledger recorded it."""
 
 
 @dataclass(frozen=True)

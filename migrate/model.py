@@ -114,6 +114,10 @@ class Plan(_Frozen):
     target: PlannedTarget | None = None
     policy: PlannedPolicy = Field(default_factory=PlannedPolicy)
     warnings: list[str] = Field(default_factory=list)
+    recorded_waves: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """The services with work in the state database when the plan was made, and the wave it
+    recorded for each: the plan keeps them there where their dependencies allow, and `apply`
+    refuses a plan that disagrees with the state database it runs on."""
 
     def route_of(self, name: str) -> dict[str, str | None]:
         """What a service's work in a ledger is bound to: the platform and where its data

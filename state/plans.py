@@ -100,7 +100,11 @@ class PlanRecords(Database):
         with self.tx() as c:
             rows = c.execute(
                 select(
-                    services.c.name, services.c.route, services.c.container, services.c.bucket
+                    services.c.name,
+                    services.c.route,
+                    services.c.container,
+                    services.c.bucket,
+                    services.c.wave,
                 ).where(services.c.name.in_(list(names)))
             ).all()
             worked = set(
@@ -121,9 +125,17 @@ class PlanRecords(Database):
                 row.container,
                 row.bucket,
                 row.name in worked,
+                row.wave,
             )
             for row in rows
         }
+
+    def worked_waves(self) -> dict[str, int]:
+        """Every service with work recorded, and the wave the ledger holds for it."""
+        with self.tx() as c:
+            names = list(c.execute(select(services.c.name)).scalars())
+        recorded = self.recorded_routes(names)
+        return {n: r.wave for n, r in recorded.items() if r.worked and r.wave is not None}
 
     def register_services(self, plan: Plan) -> None:
         """Make sure every service of the plan has a row (new ones pending); keep progress;

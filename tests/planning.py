@@ -56,8 +56,8 @@ def service(
     return spec
 
 
-def plan_for(inventory: Inventory) -> Plan:
-    return build_plan(LoadedInventory(inventory, "generated.yaml", "0" * 64))
+def plan_for(inventory: Inventory, recorded_waves: dict[str, int] | None = None) -> Plan:
+    return build_plan(LoadedInventory(inventory, "generated.yaml", "0" * 64), None, recorded_waves)
 
 
 def assert_continuity(inventory: Inventory, plan: Plan) -> None:

@@ -14,7 +14,7 @@ from migrate.audit import AuditEvent, insecure_override
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
-from migrate.commands.routes import refuse_route_changes
+from migrate.commands.routes import refuse_conflicts
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.batches import BatchRunner
 from migrate.executor.copy import Copier, CopySettings
@@ -146,7 +146,7 @@ def rehearse_apply(
     """What a run would do, from the source's listing and one moment of the ledger
     (``reader``: a read-only view, so that an apply going on meanwhile is neither held up nor
     half counted)."""
-    refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
+    refuse_conflicts(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
     plan_id = store.record_plan(
         loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
     )
@@ -185,10 +185,10 @@ def apply(
     """Run the plan under the state lock. With ``cluster``, object copies run there in
     batches; this process stays the coordinator and the only writer of the ledger."""
     refuse_contradicted_target(loaded.inventory, store)
-    refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
+    refuse_conflicts(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
     with run_lock(store, identity, holder_alive, stop) as (replaced, watch):
         # again under the lock: another run may have recorded work since the first look
-        refuse_route_changes(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
+        refuse_conflicts(loaded.plan, store.recorded_routes(list(loaded.plan.services)))
         plan_id = store.record_plan(
             loaded.plan, loaded.plan_sha256, loaded.plan_text, loaded.inventory_text
         )

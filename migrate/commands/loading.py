@@ -58,7 +58,7 @@ def load_plan(
             f"`migrate plan {inventory_name} -o {plan_name}` again, review it, then apply it"
         )
     loaded = load_inventory(inventory_raw, inventory_name, env, insecure=insecure)
-    rebuilt = build_plan(loaded).model_copy(
+    rebuilt = build_plan(loaded, recorded_waves=saved.recorded_waves).model_copy(
         update={"created_at": saved.created_at, "inventory": saved.inventory}
     )
     refuse_differences(json.loads(plan_text), rebuilt, plan_name, inventory_name)

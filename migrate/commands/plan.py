@@ -25,7 +25,9 @@ def plan(
     *,
     insecure: bool = False,
     now: datetime | None = None,
+    recorded_waves: Mapping[str, int] | None = None,
 ) -> PlanResult:
-    """Validate the inventory and compute its waves. Raises InventoryError/PolicyViolation."""
+    """Validate the inventory and compute its waves, keeping what the state database has
+    under way (``recorded_waves``) where it is. Raises InventoryError/PolicyViolation."""
     loaded = load_inventory(raw, filename, env, insecure=insecure)
-    return PlanResult(build_plan(loaded, now=now), loaded.inventory)
+    return PlanResult(build_plan(loaded, now, recorded_waves), loaded.inventory)

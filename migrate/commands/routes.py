@@ -48,6 +48,37 @@ def refuse_route_changes(plan: Plan, recorded: Mapping[str, RecordedRoute]) -> N
         )
 
 
+def moved_work(plan: Plan, recorded: Mapping[str, RecordedRoute]) -> list[str]:
+    """Services with work recorded in a wave the plan neither keeps nor was made from: the
+    plan was made without this state database (or before another plan was applied to it)."""
+    moved = []
+    for name, planned in plan.services.items():
+        held = recorded.get(name)
+        if held is None or not held.worked or held.wave is None:
+            continue
+        if held.wave not in (planned.wave, plan.recorded_waves.get(name)):
+            moved.append(f"'{name}' (recorded in wave {held.wave}, the plan gives {planned.wave})")
+    return moved
+
+
+def refuse_moved_work(plan: Plan, recorded: Mapping[str, RecordedRoute]) -> None:
+    moved = moved_work(plan, recorded)
+    if moved:
+        shown = "; ".join(moved[:5]) + (f"; and {len(moved) - 5} more" if len(moved) > 5 else "")
+        raise RefusedForSafety(
+            "this plan was not made against this state database: it moves services whose work "
+            f"is recorded in another wave: {shown}. Run `migrate plan INVENTORY -o PLAN` with "
+            "the same --state, so that what is under way keeps its place, review it, then "
+            "apply it. Nothing was recorded"
+        )
+
+
+def refuse_conflicts(plan: Plan, recorded: Mapping[str, RecordedRoute]) -> None:
+    """What a state database holds that a plan must agree with: routes, then waves."""
+    refuse_route_changes(plan, recorded)
+    refuse_moved_work(plan, recorded)
+
+
 def _shown(route: Mapping[str, str | None]) -> str:
     parts = [f"{key} {value!r}" for key, value in sorted(route.items()) if value is not None]
     return "(" + ", ".join(parts) + ")"

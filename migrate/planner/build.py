@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from migrate import __version__
@@ -21,17 +22,28 @@ from migrate.planner.sides import feature_warnings, planned_source, planned_targ
 from migrate.planner.waves import Limits, Schedule, schedule
 
 
-def build_plan(loaded: LoadedInventory, now: datetime | None = None) -> Plan:
+def build_plan(
+    loaded: LoadedInventory,
+    now: datetime | None = None,
+    recorded_waves: Mapping[str, int] | None = None,
+) -> Plan:
+    """``recorded_waves``: the services with work in the state database and the wave it
+    recorded for each; they keep their place where their dependencies allow."""
     with paused_collector():  # the plan is a tree of new objects, cycle-free
-        return _build_plan(loaded, now)
+        return _build_plan(loaded, now, recorded_waves or {})
 
 
-def _build_plan(loaded: LoadedInventory, now: datetime | None) -> Plan:
+def _build_plan(
+    loaded: LoadedInventory, now: datetime | None, recorded_waves: Mapping[str, int]
+) -> Plan:
     inventory = loaded.inventory
     condensed = condense(inventory, dependency_graph(inventory))
     policy = inventory.policy
     limits = Limits(policy.max_services_per_wave, policy.max_bytes_per_wave, policy.pilot_wave)
-    scheduled = schedule(condensed, limits)
+    names = {service.name for service in inventory.services}
+    kept = {n: w for n, w in sorted(recorded_waves.items()) if n in names}
+    pins, pin_warnings = unit_pins(condensed, kept)
+    scheduled = schedule(condensed, limits, pins)
     waves = _waves(inventory, condensed, scheduled)
     wave_of = {name: wave.index for wave in waves for name in wave.services}
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -51,8 +63,38 @@ def _build_plan(loaded: LoadedInventory, now: datetime | None) -> Plan:
         source=planned_source(inventory),
         target=target,
         policy=_planned_policy(inventory),
-        warnings=[*loaded.warnings, *feature_warnings(target), *scheduled.warnings],
+        warnings=[
+            *loaded.warnings,
+            *feature_warnings(target),
+            *pin_warnings,
+            *scheduled.warnings,
+        ],
+        recorded_waves=kept,
     )
+
+
+def unit_pins(
+    condensed: Condensed, recorded: Mapping[str, int]
+) -> tuple[dict[int, int], list[str]]:
+    """Unit -> 0-based wave to keep. Only the order of the recorded waves matters (empty
+    waves are dropped), so they are ranked: a wave number in a file never sizes the plan."""
+    unit_of = {name: uid for uid, unit in condensed.units.items() for name in unit.services}
+    by_unit: dict[int, set[int]] = {}
+    for name, wave in recorded.items():
+        by_unit.setdefault(unit_of[name], set()).add(wave)
+    rank = {wave: index for index, wave in enumerate(sorted(set(recorded.values())))}
+    pins: dict[int, int] = {}
+    warnings = []
+    for uid, waves in sorted(by_unit.items()):
+        if len(waves) == 1:
+            pins[uid] = rank[next(iter(waves))]
+        else:
+            members = " <-> ".join(condensed.units[uid].services)
+            warnings.append(
+                f"cycle {members} was applied across waves {sorted(waves)}: it now moves as "
+                "one unit and is placed anew"
+            )
+    return pins, warnings
 
 
 def _planned_policy(inventory: Inventory) -> PlannedPolicy:

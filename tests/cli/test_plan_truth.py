@@ -83,6 +83,10 @@ EDITS: dict[str, tuple[Edit, str]] = {
         "services.alpha-data.delete_everything",
     ),
     "encryption": (lambda d: d["target"].update(encryption="AES256"), "target.encryption"),
+    "recorded waves": (
+        lambda d: d.update(recorded_waves={"alpha-data": 1, "beta-data": 4}),
+        "recorded_waves.beta-data",
+    ),
 }
 
 
@@ -238,3 +242,60 @@ def test_validate_looks_at_the_target(tmp_path: Path) -> None:
     assert again.returncode == 1, again.stdout + again.stderr
     assert "the target does not hold 1 of the copied objects" in again.stdout
     assert "'1.csv'" in again.stdout
+
+
+def _named(name: str, container: str, *depends_on: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "object-store",
+        "data": {"container": container},
+        "depends_on": list(depends_on),
+    }
+
+
+def _waves(plan: Path) -> dict[str, int]:
+    return {n: s["wave"] for n, s in json.loads(plan.read_text())["services"].items()}
+
+
+def test_services_under_way_keep_their_waves_when_the_inventory_grows(tmp_path: Path) -> None:
+    """Adding a service that sorts first would take the first wave: what is applied stays where
+    it is, the plan says so against the ledger, and a plan made without that ledger is refused
+    by it (it would move what is done), naming what it would move."""
+    _seed(tmp_path, "alpha", "bravo", "charlie", "delta")
+    services = [_named("alpha-data", "alpha"), _named("bravo-data", "bravo")]
+    services.append(_named("charlie-data", "charlie", "alpha-data"))
+    policy = {"pilot_wave": False, "require_encryption": False, "max_services_per_wave": 2}
+    inventory = _inventory(tmp_path, services)
+    document = yaml.safe_load(inventory.read_text())
+    document["policy"] = policy
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    first = _plan(tmp_path, inventory, "first.json")
+    before = _waves(first)
+    assert run("apply", first.name, "--yes", cwd=tmp_path).returncode == 0
+
+    document["services"].append(_named("aardvark-data", "delta"))
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    elsewhere = run("plan", inventory.name, "-o", "elsewhere.json", "--state",
+                    f"sqlite:///{tmp_path / 'other.db'}", cwd=tmp_path)  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert _waves(tmp_path / "elsewhere.json")["alpha-data"] == 1
+    assert _waves(tmp_path / "elsewhere.json")["bravo-data"] == 2  # moved: plan knew no ledger
+
+    shown = run("plan", inventory.name, "-o", "second.json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    after = _waves(tmp_path / "second.json")
+    assert {name: after[name] for name in before} == before
+    assert "3 unchanged, 1 to add, 0 changed, 0 to remove" in shown.stdout
+    assert json.loads((tmp_path / "second.json").read_text())["recorded_waves"] == before
+
+    refused = run("apply", "elsewhere.json", "--yes", cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "'bravo-data' (recorded in wave 1, the plan gives 2)" in refused.stderr
+    assert "aardvark" not in _status(tmp_path)["services"]
+
+    applied = run("apply", "second.json", "--yes", cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    again = run("apply", "second.json", "--yes", cwd=tmp_path)  # resumed: the ledger has it now
+    assert again.returncode == 0, again.stdout + again.stderr
+    status = _status(tmp_path)["services"]
+    assert {name: status[name]["wave"] for name in after} == after

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,10 +49,8 @@ def dashboard_cmd(
     import uvicorn
     from rich.text import Text
 
-    from migrate.commands.status import status
     from migrate.inventory.policy import is_loopback_host
     from migrate.web.app import allowed_hosts, create_app
-    from state.store import Store
 
     with guard():
         secret = token or os.environ.get(TOKEN_ENV) or None
@@ -70,14 +68,54 @@ def dashboard_cmd(
                     style="yellow",
                 )
             )
-        store = Store.open(state_url(state), readonly=True)
+        snapshot = _Snapshots(state_url(state))
         hosts = allowed_hosts(host, port, allowed_host or ())
-        application = create_app(lambda: status(store), token=secret, refresh=refresh, hosts=hosts)
+        application = create_app(snapshot, token=secret, refresh=refresh, hosts=hosts)
         stdout_console().print(Text(f"Dashboard on http://{host}:{port}/ (Ctrl-C to stop)"))
         try:
             uvicorn.run(application, host=host, port=port, log_level="warning", server_header=False)
         finally:
-            store.close()
+            snapshot.close()
+
+
+class _Snapshots:
+    """The status for each page. Started before the first apply, the dashboard says so and
+    opens the state database (read-only) once the apply has created it; a state URL that can
+    never hold one is refused at start, as by `status`."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        from migrate.cli.status import not_created_yet
+
+        self.url = url
+        self.lock = threading.Lock()
+        self.store: Any = None
+        if not not_created_yet(url):
+            self._open()
+
+    def _open(self) -> Any:
+        from state.store import Store
+
+        self.store = Store.open(self.url, readonly=True)
+        return self.store
+
+    def __call__(self) -> Any:
+        from migrate.commands.status import nothing_applied, status
+        from state.engine import ledger_missing, sqlite_path
+
+        with self.lock:
+            store = self.store
+            if store is None:
+                path = sqlite_path(self.url)
+                if path is not None and ledger_missing(path):
+                    return nothing_applied()
+                store = self._open()
+        return status(store)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 @app.command("report")

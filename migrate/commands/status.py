@@ -73,6 +73,8 @@ class StatusReport:
 
     @property
     def eta_total(self) -> float | None:
+        if not self.services:
+            return None
         left = sum(s.bytes_total - s.bytes_done for s in self.services)
         if left <= 0:
             return 0.0

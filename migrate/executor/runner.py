@@ -306,13 +306,23 @@ class Runner:
             if dependency in unit:
                 continue
             event = self._cut_over.get(dependency)
-            if event is not None:
+            if event is not None and not event.is_set():
+                self._say_waiting(name, dependency)
                 event.wait()
             record = self.ledger.service(dependency)
             cutover = kind(self.plan.services[dependency].kind).cutover_step
             if cutover not in record.done_steps or record.state == "rolled-back":
                 waiting.append((dependency, record.state))
         return waiting
+
+    def _say_waiting(self, name: str, dependency: str) -> None:
+        """Put on record, for status and the dashboard, whom a service of this wave waits for
+        (it is not frozen while it waits)."""
+        record = self.ledger.service(name)
+        message = f"waits for {dependency} ({self.ledger.service(dependency).state}, this wave) "
+        message += "to be cut over first (not frozen yet)"
+        self.ledger.set_service_state(name, record.state, record.step, message)
+        self.progress.step(name, record.step or "", "waiting", message)
 
     def _context(self, wave: int, name: str, step: str) -> StepContext:
         planned = self.plan.services[name]

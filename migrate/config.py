@@ -137,6 +137,19 @@ class PolicyConfig(_Frozen):
     """Variables of the tool's environment every hook gets (never one of the tool's secrets)."""
 
 
+SchemaName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_$]{0,62}$")]
+
+
+class DatabaseConfig(_Frozen):
+    """Where a database service's rows come from and go to: libpq URLs in the environment."""
+
+    engine: Literal["postgresql"]
+    source_url_env: EnvName
+    target_url_env: EnvName
+    method: Literal["logical", "dump", "auto"] = "auto"
+    schemas: list[SchemaName] = Field(default_factory=list)
+
+
 class DataConfig(_Frozen):
     container: str
     bucket: str | None = None
@@ -182,6 +195,7 @@ class ServiceConfig(_Frozen):
     depends_on: list[str] = Field(default_factory=list)
     project: ProjectName | None = None
     data: DataConfig | None = None
+    database: DatabaseConfig | None = None
     hooks: HooksConfig = Field(default_factory=HooksConfig)
     approval: list[str] = Field(default_factory=list)
     on_budget_exceeded: Literal["hold", "rollback"] = "hold"
@@ -206,6 +220,9 @@ class ServiceConfig(_Frozen):
         if not spec.needs_data and self.data is not None:
             with_data = [k for k in kind_names() if service_kind(k).needs_data]
             raise ValueError(f"'data' is only for {', '.join(with_data)} services, not {self.kind}")
+        if not spec.takes_database and self.database is not None:
+            with_db = [k for k in kind_names() if service_kind(k).takes_database]
+            raise ValueError(f"'database' is only for {', '.join(with_db)} services")
         steps = spec.steps
         allowed = (*steps, *COMMAND_HOOKS)
         for gate in self.approval:
@@ -253,6 +270,10 @@ class Inventory(_Frozen):
         }
         if target.sse_c_key_env:
             named["target.sse_c_key_env"] = target.sse_c_key_env
+        for service in self.services:
+            if service.database is not None:
+                named[f"{service.name}.database.source_url_env"] = service.database.source_url_env
+                named[f"{service.name}.database.target_url_env"] = service.database.target_url_env
         for project, keys in sorted(target.projects.items()):
             named[f"target.projects.{project}.access_key_env"] = keys.access_key_env
             named[f"target.projects.{project}.secret_key_env"] = keys.secret_key_env

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from migrate.audit import AuditEvent
 from migrate.ports import ObjectAttributes, ObjectInfo
@@ -253,6 +253,12 @@ class Ledger(VerifyLedger, UploadJournal, HookJournal, Protocol):
     def revoke_approval(self, service: str, step: str) -> None: ...
 
     def approval_time(self, service: str, step: str) -> str | None: ...
+
+    def database_progress(self, service: str) -> dict[str, Any] | None:
+        """What a database service recorded of its replication (tables, rows, lag, names)."""
+        ...
+
+    def set_database_progress(self, service: str, progress: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,17 @@ class PlannedUnit(_Frozen):
     reason: Literal["cycle"]
 
 
+class PlannedDatabase(_Frozen):
+    """A database service's settings: the variables holding its URLs, never the URLs."""
+
+    engine: Literal["postgresql"] = "postgresql"
+    source_url_env: str
+    target_url_env: str
+    method: Literal["logical", "dump", "auto"] = "auto"
+    schemas: list[str] = Field(default_factory=list)
+    """Empty: every schema that is not the system's."""
+
+
 class PlannedService(_Frozen):
     kind: str
     depends_on: list[str]
@@ -58,6 +69,7 @@ class PlannedService(_Frozen):
     on_budget_exceeded: Literal["hold", "rollback"] = "hold"
     tags: dict[str, str] = Field(default_factory=dict)
     """The tags the service's bucket carries."""
+    database: PlannedDatabase | None = None
 
     def hook(self, step: str) -> str | None:
         return self.hooks.get(step)

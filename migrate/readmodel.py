@@ -32,6 +32,9 @@ class ServiceProgress:
     """Bytes of the objects done since the running step started."""
     last_verify: dict[str, object] | None = None
     """The last verification: ``at``, ``level``, ``against``, ``differences``."""
+    database: dict[str, object] | None = None
+    """A database service's replication: ``tables_total``, ``tables_ready``, ``rows``,
+    ``lag_bytes``, ``method`` and the names of what it created."""
 
 
 @dataclass(frozen=True)

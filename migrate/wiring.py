@@ -23,6 +23,8 @@ from migrate.redact import redactor
 
 if TYPE_CHECKING:
     from adapters.s3 import S3Settings
+    from migrate.databases import DatabaseConnector, DatabasePair
+    from migrate.model import PlannedDatabase
 
 
 def _secret(env: Mapping[str, str], name: str, field: str) -> str:
@@ -61,6 +63,30 @@ def secrets_environment(inventory: Inventory, env: Mapping[str, str]) -> dict[st
             raise InvalidInput(f"{file}:{number}: expected NAME=value")
         merged.setdefault(name.strip(), value.strip().strip("'\""))
     return merged
+
+
+DATABASE_ENGINES = {"postgresql": "adapters.postgres"}
+"""Engine -> the adapter module that connects a service's pair (its ``connect_pair``)."""
+
+
+def database_connector(env: Mapping[str, str]) -> DatabaseConnector:
+    """Connect a database service's source and target, from the variables the plan names."""
+    import importlib
+
+    from migrate.redact import register_url_password
+
+    def connect(service: str, settings: PlannedDatabase) -> DatabasePair:
+        urls = []
+        for side in ("source", "target"):
+            name = getattr(settings, f"{side}_url_env")
+            url = _secret(env, name, f"services.{service}.database.{side}_url_env")
+            register_url_password(url)
+            urls.append(url)
+        module = importlib.import_module(DATABASE_ENGINES[settings.engine])
+        pair: DatabasePair = module.connect_pair(service, urls[0], urls[1])
+        return pair
+
+    return connect
 
 
 def _required(value: str | None, field: str) -> str:

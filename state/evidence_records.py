@@ -57,7 +57,10 @@ class EvidenceRecords(Database):
             ).first()
         if row is None:
             return None
-        summary = json.loads(row.summary)
+        try:
+            summary = json.loads(row.summary)
+        except ValueError:  # a summary of another form: the row still says when
+            summary = {}
         return row.recorded_at, summary if isinstance(summary, dict) else {}
 
     def record_probe(

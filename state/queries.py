@@ -42,6 +42,15 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
         by_status = counts.get(r.name, {})
         started, since = windows.get(r.name, (None, 0))
         live = {k: v for k, v in by_status.items() if k != "deleted"}
+        database = json.loads(r.database_progress) if r.database_progress else None
+        if database is not None:  # a database service counts tables as its objects
+            live = {
+                "done": (int(database.get("tables_ready", 0)), 0),
+                "pending": (
+                    int(database.get("tables_total", 0)) - int(database.get("tables_ready", 0)),
+                    0,
+                ),
+            }
         found.append(
             ServiceProgress(
                 name=r.name,
@@ -65,6 +74,7 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
                 step_started_at=started,
                 bytes_since_step=since,
                 last_verify=verified.get(r.name),
+                database=database,
             )
         )
     return found

@@ -22,8 +22,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 8 -> 9: a database service's replication (tables, rows, lag, the names of what it
+    # created on both servers, so that any later run can remove them)
+    8: ("ALTER TABLE services ADD COLUMN database_progress TEXT",),
     # 7 -> 8: the inventory each plan was applied with, so that verify, rollback and
     # decommission work from what was applied after the inventory file was edited
     7: ("ALTER TABLE plans ADD COLUMN inventory_text TEXT",),
@@ -140,6 +143,7 @@ services = Table(
     Column("updated_at", String(32), nullable=False),
     Column("route", Text),  # JSON: what the service's rows are bound to (Plan.route_of)
     Column("deletes_held_at", String(32)),  # a sync stopped before deleting more than allowed
+    Column("database_progress", Text),  # JSON: a database service's replication
 )
 
 steps = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,6 +155,16 @@ class ServiceRecords(Database):
                 ),
                 "service",
             )
+
+    def database_progress(self, service: str) -> dict[str, Any] | None:
+        with self.tx() as c:
+            value = c.execute(
+                select(services.c.database_progress).where(services.c.name == service)
+            ).scalar()
+        return dict(json.loads(value)) if value else None
+
+    def set_database_progress(self, service: str, progress: dict[str, Any]) -> None:
+        self._set(service, database_progress=json.dumps(progress, sort_keys=True))
 
     def set_throughput(self, service: str, bytes_per_second: float) -> None:
         self._set(service, throughput=bytes_per_second)

@@ -43,7 +43,9 @@ def available() -> bool:
     return _bin() is not None
 
 
-def start() -> Postgres:
+def start(settings: dict[str, str] | None = None) -> Postgres:
+    """A new cluster on a free loopback port; ``settings`` are server parameters (for example
+    ``{"wal_level": "logical"}`` for a source of logical replication)."""
     binaries = _bin()
     if binaries is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -79,7 +81,8 @@ def start() -> Postgres:
                 "-w",
                 "start",
                 "-o",
-                f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off",
+                f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off"
+                + "".join(f" -c {name}={value}" for name, value in (settings or {}).items()),
             ]
         ),
         check=True,

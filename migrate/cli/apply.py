@@ -135,6 +135,7 @@ def _run(args: ApplyArguments) -> None:
     from migrate.cli.wiring import (
         build_source,
         build_target,
+        database_connector,
         holder_alive,
         identity,
         open_store,
@@ -202,6 +203,7 @@ def _run(args: ApplyArguments) -> None:
                 stop,
                 holder_alive,
                 cluster,
+                database_connector(env),
             )
         if args.log_format is LogFormat.json:
             _json_summary(result)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from migrate.commands.status import database_fields
 from migrate.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def _as_data(
         "bytes_total": service.bytes_total,
         "bytes_done": service.bytes_done,
         "eta_seconds": eta,
+        **database_fields(service),
         "steps": [
             {
                 "step": r.step,
@@ -119,7 +121,16 @@ def _render(data: dict[str, Any]) -> None:
             style="bold",
         )
     )
-    if data["objects_total"]:
+    if "rows_done" in data:
+        lag = data.get("replication_lag_bytes")
+        console.print(
+            Text(
+                f"Tables: {data['objects_done']}/{data['objects_total']} copied (method "
+                f"{data.get('method') or '-'}); {data['rows_done']:,} rows"
+                + (f"; replication lag {format_bytes(lag)}" if lag is not None else "")
+            )
+        )
+    elif data["objects_total"]:
         console.print(
             Text(
                 f"Objects: {data['objects_done']}/{data['objects_total']} done, "

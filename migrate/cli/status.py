@@ -155,6 +155,8 @@ def _render(report: StatusReport) -> Group:
         size = (
             f"{format_bytes(s.bytes_done)}/{format_bytes(s.bytes_total)}" if s.bytes_total else "-"
         )
+        if s.database is not None:  # a database: its rows, not bytes
+            size = f"{int(str(s.database.get('rows') or 0)):,} rows"
         table.add_row(
             str(s.wave),
             Text(s.name),

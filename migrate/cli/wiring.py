@@ -16,6 +16,7 @@ from migrate.redact import redactor, register_url_password
 from migrate.wiring import (
     build_source,
     build_target,
+    database_connector,
     s3_settings,
     secrets_environment,
     target_capabilities,
@@ -30,6 +31,7 @@ __all__ = [
     "audit_key",
     "build_source",
     "build_target",
+    "database_connector",
     "holder_alive",
     "identity",
     "open_store",

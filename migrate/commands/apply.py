@@ -15,6 +15,7 @@ from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
 from migrate.commands.routes import refuse_conflicts
+from migrate.databases import DatabaseConnector
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.executor.batches import BatchRunner
 from migrate.executor.copy import Copier, CopySettings
@@ -181,6 +182,7 @@ def apply(
     stop: threading.Event,
     holder_alive: Callable[[LockInfo], bool | None],
     cluster: BatchRunner | None = None,
+    databases: DatabaseConnector | None = None,
 ) -> ApplyResult:
     """Run the plan under the state lock. With ``cluster``, object copies run there in
     batches; this process stays the coordinator and the only writer of the ledger."""
@@ -205,6 +207,7 @@ def apply(
             plan_id,
             cluster,
             watch,
+            databases,
         )
     result.replaced_lock = replaced
     return result
@@ -222,6 +225,7 @@ def _locked_apply(
     plan_id: int,
     cluster: BatchRunner | None,
     watch: LockWatch,
+    databases: DatabaseConnector | None = None,
 ) -> ApplyResult:
     selected = _start_run(loaded, store, options, identity, plan_id, dry_run=False)
     store.audit(_start_events(loaded, options, identity, selected))
@@ -253,7 +257,9 @@ def _locked_apply(
                 cluster=cluster,
             )
             bandwidth = loaded.plan.policy.bandwidth
-            handlers = StepHandlers(store, target, mover, options.retry, bandwidth, lock=watch)
+            handlers = StepHandlers(
+                store, target, mover, options.retry, bandwidth, lock=watch, databases=databases
+            )
             settings = RunSettings(
                 identity.run_id, identity.state_url, options.parallel_services, options.hook_timeout
             )

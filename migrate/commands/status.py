@@ -125,10 +125,23 @@ class StatusReport:
                     "rate_bytes_per_s": self.rate(s),
                     "eta_seconds": self.eta_seconds(s),
                     "last_verify": s.last_verify,
+                    **database_fields(s),
                 }
                 for s in self.services
             },
         }
+
+
+def database_fields(service: ServiceProgress) -> dict[str, object]:
+    """A database service's rows and replication lag (its objects are its tables)."""
+    database = service.database
+    if database is None:
+        return {}
+    return {
+        "rows_done": database.get("rows", 0),
+        "replication_lag_bytes": database.get("lag_bytes"),
+        "method": database.get("method"),
+    }
 
 
 def status(store: StatusStore, *, detail: bool = True) -> StatusReport:

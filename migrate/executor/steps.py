@@ -7,6 +7,7 @@ freeze step has run and stops at validate.
 
 from __future__ import annotations
 
+from migrate.databases import DatabaseConnector
 from migrate.executor.copy import Interrupted
 from migrate.executor.lockwatch import LockWatch
 from migrate.executor.objects import ObjectMover
@@ -39,9 +40,10 @@ class StepHandlers:
         policy: RetryPolicy = DEFAULT_RETRY,
         bandwidth: float = 100 * 1024**2,
         lock: LockWatch | None = None,
+        databases: DatabaseConnector | None = None,
     ) -> None:
         self.ledger = ledger
-        self._resources = StepResources(ledger, target, mover, policy, bandwidth)
+        self._resources = StepResources(ledger, target, mover, policy, bandwidth, databases)
         self._stop = mover.stop
         self._lock = lock
         """Asked again right before a hook: the step's action may have lasted."""

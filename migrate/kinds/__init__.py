@@ -6,10 +6,10 @@ executor), so that importing the configuration stays light.
 
 from __future__ import annotations
 
-from migrate.kinds import hooks_only, object_store
+from migrate.kinds import database, hooks_only, object_store
 from migrate.kinds.base import ServiceKind
 
-_MODULES = (object_store, hooks_only)
+_MODULES = (object_store, database, hooks_only)
 
 KINDS: dict[str, ServiceKind] = {
     name: module.KIND for module in _MODULES for name in module.KIND.names

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from migrate.model import PlannedPolicy, PlannedService
 
 if TYPE_CHECKING:
+    from migrate.databases import DatabaseConnector
     from migrate.executor.copy import Route
     from migrate.executor.objects import ObjectMover
     from migrate.executor.retry import RetryPolicy
@@ -88,6 +89,7 @@ class StepResources:
     mover: ObjectMover
     policy: RetryPolicy
     bandwidth: float
+    databases: DatabaseConnector | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ServiceKind:
     needs_data: bool
     """The service gives ``data`` (container, bucket); others must not."""
     build: Callable[[StepResources], KindSteps]
+    takes_database: bool = False
+    """The service may give ``database`` (engine, URLs in the environment)."""
     freeze_step: str = "freeze"
     cutover_step: str = "cutover"
     redo_from: str = "freeze"

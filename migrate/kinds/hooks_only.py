@@ -11,7 +11,7 @@ def _build(resources: StepResources) -> KindSteps:
 
 
 KIND = ServiceKind(
-    names=("compute", "identity", "network", "analytics", "workspace", "database"),
+    names=("compute", "identity", "network", "analytics", "workspace"),
     steps=("prepare", "freeze", "cutover", "validate"),
     needs_data=False,
     build=_build,

@@ -12,6 +12,7 @@ from migrate.inventory.collector import paused_collector
 from migrate.inventory.loader import LoadedInventory
 from migrate.model import (
     Plan,
+    PlannedDatabase,
     PlannedPolicy,
     PlannedService,
     PlannedUnit,
@@ -67,6 +68,7 @@ def _build_plan(
             *loaded.warnings,
             *feature_warnings(target),
             *pin_warnings,
+            *database_warnings(inventory),
             *scheduled.warnings,
         ],
         recorded_waves=kept,
@@ -164,7 +166,31 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         hooks_env=sorted({*inventory.policy.hooks_env, *service.hooks_env}),
         on_budget_exceeded=service.on_budget_exceeded,
         tags=_tags(service) if data else {},
+        database=_planned_database(service),
     )
+
+
+def _planned_database(service: ServiceConfig) -> PlannedDatabase | None:
+    config = service.database
+    if config is None:
+        return None
+    return PlannedDatabase(
+        engine=config.engine,
+        source_url_env=config.source_url_env,
+        target_url_env=config.target_url_env,
+        method=config.method,
+        schemas=list(config.schemas),
+    )
+
+
+def database_warnings(inventory: Inventory) -> list[str]:
+    """A database service with no ``database`` block moves no row: say so at plan time."""
+    return [
+        f"service '{service.name}' (database) has no 'database' block: only its hooks run "
+        "and no row is moved; give engine, source_url_env and target_url_env to migrate it"
+        for service in inventory.services
+        if service.kind == "database" and service.database is None
+    ]
 
 
 def _tags(service: ServiceConfig) -> dict[str, str]:

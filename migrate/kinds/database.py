@@ -1,0 +1,435 @@
+"""Database services (PostgreSQL): the schema copied at prepare, the rows by logical
+replication online (or by pg_dump | pg_restore during the freeze with ``method: dump``), every
+table checked on both sides (row count and a digest of the rows in key order), the freeze
+measured against its budget, and after cutover the source kept current from the target so that
+a rollback loses nothing.
+
+prepare     connect to both sides; versions, wal_level, privileges, extensions, tables without
+            key or replica identity, unlogged tables, large objects: refused with the fix; the
+            method chosen (auto); the schema copied
+replicate   publication and subscription (names recorded before they exist); the initial copy
+verify      caught up, then every table compared (online: a table still changing is named)
+freeze      caught up before the freeze hook stops the writers
+sync        every change in, the sequences copied, every table equal, within max_downtime
+cutover     the forward subscription dropped, the source subscribed to the target
+validate    every table compared again, target against source
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from migrate.audit import AuditEvent
+from migrate.databases import DatabasePair, Inspection, TableCheck, TableInfo
+from migrate.errors import StorageError
+from migrate.executor.copy import Interrupted
+from migrate.kinds.base import (
+    Action,
+    KindSteps,
+    ServiceKind,
+    StepContext,
+    StepFailed,
+    StepResources,
+)
+from migrate.model import PlannedDatabase
+from migrate.units import format_bytes
+
+CHUNK_ROWS = 50_000
+CATCH_UP_SECONDS = 300.0
+ONLINE_ROUNDS = 3
+DUMP_JOBS = 2
+DUMP_RATE = 50 * 1024**2
+"""Bytes per second a dump and restore is assumed to reach when the plan chose ``auto``."""
+
+
+class DatabaseSteps:
+    def __init__(self, resources: StepResources) -> None:
+        self.ledger = resources.ledger
+        self.connect = resources.databases
+        self.stop = resources.mover.stop
+
+    def actions(self) -> Mapping[str, Action]:
+        return {
+            "prepare": self._prepare,
+            "replicate": self._replicate,
+            "verify": self._verify,
+            "freeze": self._before_freeze,
+            "sync": self._sync,
+            "cutover": self._cutover,
+            "validate": self._validate,
+        }
+
+    def freeze_blocker(self, ctx: StepContext) -> str | None:
+        return None
+
+    # helpers -----------------------------------------------------------------------------
+
+    def _pair(self, ctx: StepContext) -> tuple[PlannedDatabase, DatabasePair]:
+        settings = ctx.service.database
+        if settings is None:
+            raise _NoBlock
+        if self.connect is None:
+            raise StepFailed("no database connector in this run (a bug: please report it)")
+        try:
+            return settings, self.connect(ctx.name, settings)
+        except StorageError as error:
+            raise StepFailed(str(error)) from None
+
+    def _progress(self, ctx: StepContext) -> dict[str, Any]:
+        return dict(self.ledger.database_progress(ctx.name) or {})
+
+    def _record(self, ctx: StepContext, **fields: Any) -> dict[str, Any]:
+        progress = self._progress(ctx)
+        progress.update(fields)
+        self.ledger.set_database_progress(ctx.name, progress)
+        return progress
+
+    def _tables(self, pair: DatabasePair, settings: PlannedDatabase) -> tuple[TableInfo, ...]:
+        return pair.inspect(settings.schemas).tables
+
+    # steps -------------------------------------------------------------------------------
+
+    def _prepare(self, ctx: StepContext) -> str:
+        try:
+            settings, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        with _translated():
+            found = pair.inspect(settings.schemas)
+            method = _method(ctx, settings, found)
+            problems = _problems(found, method)
+            if problems:
+                raise StepFailed("; ".join(problems))
+            schema = pair.copy_schema(settings.schemas)
+        self._record(
+            ctx,
+            method=method,
+            tables_total=len(found.tables),
+            tables_ready=0,
+            rows=0,
+            sequences=found.sequences,
+            source_bytes=found.source_bytes,
+            can_reverse=found.can_reverse and method == "logical",
+            resources=asdict(pair.resources),
+        )
+        reverse = (
+            "after cutover the source follows the target (a rollback loses no write)"
+            if found.can_reverse and method == "logical"
+            else "WARNING: a rollback after cutover would lose the writes made at the target: "
+            + (found.why_not_reverse or "the dump method keeps no replication")
+        )
+        return (
+            f"PostgreSQL {found.source_version} -> {found.target_version} (client "
+            f"{found.client_version}); method {method}; {len(found.tables)} tables, "
+            f"{found.sequences} sequences, {format_bytes(found.source_bytes)}; {schema}; {reverse}"
+        )
+
+    def _replicate(self, ctx: StepContext) -> str:
+        try:
+            settings, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        if self._progress(ctx).get("method") == "dump":
+            return "method dump: the rows are copied during the write freeze (sync)"
+        with _translated():
+            tables = self._tables(pair, settings)
+            # the names go on record before they exist: a crash leaves nothing unnamed
+            self.ledger.audit(
+                [
+                    AuditEvent(
+                        "database.replication",
+                        ctx.name,
+                        project=ctx.service.project,
+                        detail={"service": ctx.name, **asdict(pair.resources)},
+                    )
+                ]
+            )
+            started = pair.start_replication(tables)
+            began = time.monotonic()
+            while True:
+                state = pair.copy_state()
+                self._record(ctx, tables_ready=state.tables_ready, rows=state.rows)
+                if state.tables_total and state.tables_ready == state.tables_total:
+                    break
+                if self.stop.is_set():
+                    raise Interrupted
+                time.sleep(0.2)
+            lag = pair.lag()
+            self._record(ctx, lag_bytes=lag.bytes)
+        return (
+            f"{started}; initial copy of {state.tables_total} tables ({state.rows:,} rows) in "
+            f"{time.monotonic() - began:.1f} s; lag {format_bytes(lag.bytes)}"
+        )
+
+    def _verify(self, ctx: StepContext) -> str:
+        try:
+            settings, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        if self._progress(ctx).get("method") == "dump":
+            return "method dump: the tables are compared after the copy, under the freeze (sync)"
+        with _translated():
+            self._schema_unchanged(pair, settings)
+            checks = self._compare_online(ctx, pair, settings, reverse=False)
+        changing = [c.table for c in checks if not c.equal]
+        rows = sum(c.target_rows for c in checks)
+        if changing:
+            return (
+                f"{len(checks) - len(changing)} of {len(checks)} tables equal ({rows:,} rows); "
+                f"still changing under the writers: {', '.join(changing)} (the sync step checks "
+                "every table again once the writes are frozen)"
+            )
+        return f"every table equal on both sides: {len(checks)} tables, {rows:,} rows"
+
+    def _before_freeze(self, ctx: StepContext) -> str:
+        try:
+            _, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        if self._progress(ctx).get("method") == "dump":
+            return "method dump: nothing to catch up before the freeze"
+        with _translated():
+            lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set)
+        self._record(ctx, lag_bytes=lag.bytes)
+        return f"caught up before the freeze (lag {format_bytes(lag.bytes)})"
+
+    def _sync(self, ctx: StepContext) -> str:
+        try:
+            settings, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        began = time.monotonic()
+        method = self._progress(ctx).get("method")
+        with _translated():
+            self._schema_unchanged(pair, settings)
+            if method == "dump":
+                copied = pair.dump_restore(settings.schemas, DUMP_JOBS)
+            else:
+                budget = float(ctx.max_downtime or CATCH_UP_SECONDS)
+                lag = pair.wait_caught_up(budget, self.stop.is_set)
+                if lag.seconds is None:
+                    raise StepFailed(
+                        f"the target did not catch up within {budget:.0f} s "
+                        f"({format_bytes(lag.bytes)} behind): the writers may not be stopped"
+                    )
+                copied = f"every change in ({lag.seconds:.1f} s)"
+            sequences = pair.copy_sequences(settings.schemas)
+            checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
+        self._record_checks(ctx, checks)
+        different = [c for c in checks if not c.equal]
+        if different:
+            raise StepFailed(
+                "under the freeze, tables still differ: "
+                + "; ".join(_difference(c) for c in different)
+            )
+        rows = sum(c.target_rows for c in checks)
+        return (
+            f"{copied}; {sequences} sequences copied; every table equal ({len(checks)} tables, "
+            f"{rows:,} rows); {time.monotonic() - began:.1f} s"
+        )
+
+    def _cutover(self, ctx: StepContext) -> str:
+        try:
+            _, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        if not self._progress(ctx).get("can_reverse"):
+            return "no reverse replication (see prepare): a rollback would lose target writes"
+        with _translated():
+            done = pair.reverse()
+        self._record(ctx, reversed=True, lag_bytes=0)
+        return done
+
+    def _validate(self, ctx: StepContext) -> str:
+        try:
+            settings, pair = self._pair(ctx)
+        except _NoBlock:
+            return _NO_BLOCK
+        reverse = bool(self._progress(ctx).get("reversed"))
+        with _translated():
+            checks = self._compare_online(ctx, pair, settings, reverse=reverse)
+        different = [c for c in checks if not c.equal]
+        if different:
+            raise StepFailed(
+                "the target differs from the source: "
+                + "; ".join(_difference(c) for c in different)
+            )
+        return (
+            f"every table equal: {len(checks)} tables, {sum(c.target_rows for c in checks):,} rows"
+        )
+
+    # checks ------------------------------------------------------------------------------
+
+    def _schema_unchanged(self, pair: DatabasePair, settings: PlannedDatabase) -> None:
+        source, target = pair.schema_fingerprint(settings.schemas)
+        changed = sorted(t for t in set(source) | set(target) if source.get(t) != target.get(t))
+        if changed:
+            shown = "; ".join(
+                f"{t}: source ({source.get(t, 'absent')}), target ({target.get(t, 'absent')})"
+                for t in changed[:5]
+            )
+            raise StepFailed(
+                f"the schema changed during replication (logical replication copies no DDL): "
+                f"{shown}. Apply the same change to the target, then `migrate apply` again"
+            )
+
+    def _compare_online(
+        self, ctx: StepContext, pair: DatabasePair, settings: PlannedDatabase, reverse: bool
+    ) -> list[TableCheck]:
+        """Caught up, then every table; those that differ are taken again after the next
+        catch-up (writers may still be writing)."""
+        tables = {t.qualified: t for t in self._tables(pair, settings)}
+        checks: dict[str, TableCheck] = {}
+        todo = list(tables)
+        for _ in range(ONLINE_ROUNDS):
+            lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set, reverse=reverse)
+            self._record(ctx, lag_bytes=lag.bytes)
+            for name in todo:
+                checks[name] = pair.compare(tables[name], CHUNK_ROWS)
+            todo = [name for name in todo if not checks[name].equal]
+            if not todo or self.stop.is_set():
+                break
+        result = [checks[name] for name in sorted(checks)]
+        self._record_checks(ctx, result)
+        return result
+
+    def _record_checks(self, ctx: StepContext, checks: list[TableCheck]) -> None:
+        """Evidence, as for object stores: the last verification, and an audit event."""
+        equal = sum(1 for c in checks if c.equal)
+        self._record(ctx, rows=sum(c.target_rows for c in checks), tables_equal=equal)
+        differences = [
+            {"key": c.table, "problem": _difference(c), "cause": "rows"}
+            for c in checks
+            if not c.equal
+        ]
+        summary = {
+            "service": ctx.name,
+            "level": "rows",
+            "checked": len(checks),
+            "against": "source",
+            "purpose": ctx.step,
+            "rows": sum(c.target_rows for c in checks),
+            "differences": differences,
+        }
+        self.ledger.record_verification(
+            ctx.name, "rows", len(checks), len(differences), json.dumps(summary)
+        )
+        self.ledger.audit(
+            [
+                AuditEvent(
+                    "verify",
+                    ctx.name,
+                    "differences" if differences else "ok",
+                    project=ctx.service.project,
+                    detail={
+                        "level": "rows",
+                        "against": "source",
+                        "purpose": ctx.step,
+                        "checked": len(checks),
+                        "differences": len(differences),
+                    },
+                )
+            ]
+        )
+
+
+class _NoBlock(Exception):
+    """A database service of the old form (no ``database`` block): hooks only."""
+
+
+_NO_BLOCK = "no 'database' block: hooks only, no row moved"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Database errors of the adapter become the step's failure, with their message."""
+    try:
+        yield
+    except StorageError as error:
+        raise StepFailed(str(error)) from None
+
+
+def _method(ctx: StepContext, settings: PlannedDatabase, found: Inspection) -> str:
+    if settings.method == "logical" and not found.logical_source:
+        raise StepFailed(f"method logical: the source cannot replicate: {found.why_not_logical}")
+    if settings.method != "auto":
+        return settings.method
+    if found.logical_source:
+        return "logical"
+    budget = ctx.max_downtime
+    estimate = found.source_bytes / DUMP_RATE
+    if budget is not None and estimate <= budget:
+        return "dump"
+    raise StepFailed(
+        f"method auto: the source cannot replicate ({found.why_not_logical}), and a dump of "
+        f"{format_bytes(found.source_bytes)} takes about {estimate:.0f} s, over max_downtime "
+        f"({budget} s)"
+        if budget is not None
+        else f"method auto: the source cannot replicate ({found.why_not_logical}); set "
+        "max_downtime to allow a dump during the freeze, or method: dump"
+    )
+
+
+def _problems(found: Inspection, method: str) -> list[str]:
+    """What would silently break, each with its fix."""
+    problems = []
+    if found.client_version < found.source_version:
+        problems.append(
+            f"pg_dump {found.client_version} is older than the source server "
+            f"({found.source_version}): install Debian's postgresql-client-{found.source_version}"
+        )
+    if found.missing_extensions:
+        problems.append(
+            "extensions the target cannot install: " + ", ".join(found.missing_extensions)
+        )
+    if found.large_objects and method == "logical":
+        problems.append(
+            f"{found.large_objects} large objects (pg_largeobject) are not replicated: store "
+            "them as bytea, or use method: dump"
+        )
+    if method == "logical":
+        unlogged = [t.qualified for t in found.tables if t.unlogged]
+        if unlogged:
+            problems.append(
+                "unlogged tables are not replicated: "
+                + ", ".join(unlogged)
+                + " (ALTER TABLE ... SET LOGGED)"
+            )
+        keyless = [t.qualified for t in found.tables if not t.replicates_changes]
+        if keyless:
+            problems.append(
+                "tables without a primary key or replica identity (their UPDATE and DELETE "
+                "would fail at the source once published): "
+                + ", ".join(keyless)
+                + " (add a primary key, or ALTER TABLE ... REPLICA IDENTITY FULL)"
+            )
+    return problems
+
+
+def _difference(check: TableCheck) -> str:
+    if check.source_rows != check.target_rows:
+        return (
+            f"{check.table}: {check.source_rows:,} rows at the source, "
+            f"{check.target_rows:,} at the target"
+        )
+    return f"{check.table}: same {check.source_rows:,} rows, different contents"
+
+
+def _build(resources: StepResources) -> KindSteps:
+    return DatabaseSteps(resources)
+
+
+KIND = ServiceKind(
+    names=("database",),
+    steps=("prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate"),
+    needs_data=False,
+    takes_database=True,
+    build=_build,
+    copy_steps=("replicate",),
+    description="PostgreSQL: schema, logical replication, tables checked, reverse after cutover",
+)

@@ -1,0 +1,194 @@
+"""A PostgreSQL database service moved online through the CLI, between two throw-away clusters
+of Debian's PostgreSQL on loopback: the schema, the rows by logical replication while a writer
+inserts, updates and deletes in several tables until the freeze hook stops it, the sequences,
+every table checked; after cutover the source follows the target."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.support import run, wait_for, write_plan
+
+psycopg = pytest.importorskip("psycopg")
+
+SCHEMA = """
+CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2));
+CREATE TABLE visits (patient int, day date, n int NOT NULL, PRIMARY KEY (patient, day));
+CREATE TABLE notes (id bigserial PRIMARY KEY, account_id int REFERENCES accounts (id)
+                    ON DELETE CASCADE, body text, at timestamptz DEFAULT now());
+CREATE TABLE events_log (at timestamptz NOT NULL, message text);
+ALTER TABLE events_log REPLICA IDENTITY FULL;
+CREATE SEQUENCE standalone_seq;
+INSERT INTO accounts (name, balance) SELECT 'a' || i, i FROM generate_series(1, 3000) i;
+INSERT INTO visits SELECT i % 500, DATE '2026-01-01' + (i / 500), i FROM generate_series(1, 4000) i;
+INSERT INTO notes (account_id, body)
+    SELECT 1 + i % 3000, md5(i::text) FROM generate_series(1, 5000) i;
+INSERT INTO events_log SELECT now(), 'start ' || i FROM generate_series(1, 200) i;
+SELECT nextval('standalone_seq') FROM generate_series(1, 7);
+"""
+TABLES = ("accounts", "visits", "notes", "events_log")
+SEQUENCES = ("accounts_id_seq", "notes_id_seq", "standalone_seq")
+
+
+@pytest.fixture(scope="module")
+def clusters() -> Iterator[tuple[Any, Any]]:
+    from tools import postgres
+
+    if not postgres.available():
+        pytest.fail("PostgreSQL is missing: `make test` installs Debian's postgresql")
+    logical = {"wal_level": "logical", "max_wal_senders": "10", "max_replication_slots": "10"}
+    source, target = postgres.start(logical), postgres.start(logical)
+    try:
+        yield source, target
+    finally:
+        postgres.stop(source)
+        postgres.stop(target)
+
+
+def _databases(clusters: tuple[Any, Any], name: str) -> tuple[str, str]:
+    from tools import postgres
+
+    urls = [postgres.create_database(server, name) for server in clusters]
+    return urls[0].replace("+psycopg", ""), urls[1].replace("+psycopg", "")
+
+
+class Writer(threading.Thread):
+    """Inserts, updates and deletes in every table until ``stop_file`` exists."""
+
+    def __init__(self, url: str, stop_file: Path, stopped_file: Path) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop_file, self.stopped_file = url, stop_file, stopped_file
+        self.transactions = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        rnd = random.Random(7)
+        try:
+            with psycopg.connect(self.url, autocommit=False) as db:
+                while not self.stop_file.exists():
+                    self._one(db, rnd)
+                    db.commit()
+                    self.transactions += 1
+                    time.sleep(0.002)
+        except BaseException as error:  # reported by the test
+            self.error = error
+        finally:
+            self.stopped_file.touch()
+
+    @staticmethod
+    def _one(db: Any, rnd: random.Random) -> None:
+        account = rnd.randint(1, 3000)
+        db.execute("INSERT INTO accounts (name, balance) VALUES (%s, %s)", ("new", rnd.random()))
+        db.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", (account,))
+        db.execute(
+            "INSERT INTO visits VALUES (%s, DATE '2027-01-01' + %s, 1) "
+            "ON CONFLICT (patient, day) DO UPDATE SET n = visits.n + 1",
+            (rnd.randint(0, 499), rnd.randint(0, 30)),
+        )
+        db.execute("DELETE FROM notes WHERE id = (SELECT min(id) FROM notes)")
+        db.execute("INSERT INTO notes (account_id, body) VALUES (%s, 'w')", (account,))
+        db.execute("INSERT INTO events_log VALUES (now(), 'tx')")
+        db.execute("DELETE FROM events_log WHERE ctid = (SELECT min(ctid) FROM events_log)")
+        if rnd.random() < 0.1:
+            db.execute("SELECT nextval('standalone_seq')")
+
+
+def _rows(url: str) -> dict[str, Any]:
+    with psycopg.connect(url) as db:
+        db.execute("SET TimeZone = 'UTC'")
+        found: dict[str, Any] = {
+            table: sorted(str(row) for row in db.execute(f"SELECT * FROM {table}"))  # noqa: S608
+            for table in TABLES
+        }
+        for sequence in SEQUENCES:
+            found[sequence] = db.execute(
+                f"SELECT last_value, is_called FROM {sequence}"  # noqa: S608
+            ).fetchone()
+    return found
+
+
+def _inventory(tmp_path: Path, hooks: dict[str, str], **database: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "catalogue-db",
+            "kind": "database",
+            "max_downtime": "2m",
+            "database": {
+                "engine": "postgresql",
+                "source_url_env": "CATALOGUE_SOURCE_URL",
+                "target_url_env": "CATALOGUE_TARGET_URL",
+                **database,
+            },
+            "hooks": hooks,
+        }
+    ]
+
+
+def test_a_database_moves_online_and_the_source_follows_after_cutover(
+    clusters: tuple[Any, Any], tmp_path: Path
+) -> None:
+    source, target = _databases(clusters, "catalogue")
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute(SCHEMA)
+    stop, stopped = tmp_path / "stop-writers", tmp_path / "writers-stopped"
+    freeze = f"touch {stop}; for i in $(seq 600); do [ -e {stopped} ] && break; sleep 0.05; done"
+    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
+    writer = Writer(source, stop, stopped)
+    writer.start()
+    wait_for(lambda: writer.transactions > 20)
+    applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
+    writer.join(timeout=30)
+    assert writer.error is None, writer.error
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert writer.transactions > 50  # it kept writing while the rows were copied
+
+    before = _rows(source)
+    assert _rows(target) == before  # every table and every sequence
+
+    status = json.loads(run("status", "--format", "json", cwd=tmp_path).stdout)
+    service = status["services"]["catalogue-db"]
+    assert service["state"] == "done"
+    assert (service["objects_done"], service["objects_total"]) == (4, 4)  # tables
+    assert service["rows_done"] == sum(len(before[t]) for t in TABLES)
+    assert service["replication_lag_bytes"] == 0
+    assert service["last_verify"]["differences"] == 0
+    steps = run("status", "catalogue-db", cwd=tmp_path).stdout
+    assert "every table equal" in steps, steps
+    assert "postgres" not in json.dumps(status).replace("postgresql", "")  # no URL, no password
+
+    # after cutover the application writes at the target; the source follows (rollback-safe)
+    with psycopg.connect(target, autocommit=True) as db:
+        db.execute("INSERT INTO accounts (name, balance) VALUES ('after-cutover', 1)")
+    wait_for(lambda: "after-cutover" in str(_rows(source)["accounts"]), timeout=60)
+
+
+def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
+    clusters: tuple[Any, Any], tmp_path: Path
+) -> None:
+    source, target = _databases(clusters, "registry")
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute("CREATE TABLE consents (patient int, given boolean)")  # no key, no identity
+        db.execute("CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY)")
+    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    write_plan(tmp_path, _inventory(tmp_path, {}), env=env)
+    applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=300)
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    shown = run("status", "catalogue-db", cwd=tmp_path).stdout
+    for named in ("public.consents", "REPLICA IDENTITY FULL", "public.scratch", "SET LOGGED"):
+        assert named in shown, shown
+    with psycopg.connect(target) as db:  # nothing was created at the target
+        assert (
+            db.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
+            == 0
+        )
+    with psycopg.connect(source) as db:
+        assert db.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0

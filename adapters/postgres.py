@@ -271,6 +271,7 @@ class PostgresPair:
                     )
                 )
                 return f"replication resumed (subscription {names.subscription})"
+            emptied = _empty_tables(target, tables)
             target.execute(
                 sql.SQL(
                     "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (slot_name = {})"
@@ -284,6 +285,11 @@ class PostgresPair:
         return (
             f"publication {names.publication} on the source, subscription "
             f"{names.subscription} (slot {names.slot}) on the target"
+            + (
+                f"; {emptied} target tables emptied first (a copy a rollback left)"
+                if emptied
+                else ""
+            )
         )
 
     def copy_state(self) -> CopyState:
@@ -373,8 +379,12 @@ class PostgresPair:
             table.qualified, counts[0], counts[1], digests[0].hexdigest(), digests[1].hexdigest()
         )
 
-    def copy_sequences(self, schemas: Sequence[str]) -> int:
-        with self._connect("source") as source, self._connect("target") as target:
+    def copy_sequences(self, schemas: Sequence[str], reverse: bool = False) -> int:
+        """Forward: each target sequence set to the source's value. ``reverse`` (a rollback):
+        each source sequence raised to the target's where the target's is higher, never
+        lowered (the application may already draw from it again)."""
+        sides = ("target", "source") if reverse else ("source", "target")
+        with self._connect(sides[0]) as source, self._connect(sides[1]) as target:
             chosen = list(schemas) or _schemas(source)
             names = source.execute(
                 "SELECT schemaname, sequencename FROM pg_sequences WHERE schemaname = ANY(%s) "
@@ -389,6 +399,13 @@ class PostgresPair:
                 ).fetchone()
                 if value is None:
                     continue
+                if reverse:
+                    ident = sql.Identifier(schema, name)
+                    here = target.execute(
+                        sql.SQL("SELECT last_value, is_called FROM {}").format(ident)
+                    ).fetchone()
+                    if here is not None and (here[0], here[1]) >= (value[0], value[1]):
+                        continue
                 target.execute(
                     "SELECT setval(%s::regclass, %s, %s)",
                     (sql.Identifier(schema, name).as_string(target), value[0], value[1]),
@@ -662,6 +679,23 @@ def _whole_digest(connection: psycopg.Connection[Any], table: TableInfo) -> tupl
     ).format(sql.Identifier(table.schema, table.name))
     row = connection.execute(query).fetchone()
     return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def _empty_tables(connection: psycopg.Connection[Any], tables: Sequence[TableInfo]) -> int:
+    """Before a new initial copy: the target's copy of the tables (left by a rollback; prepare
+    allows only an empty target or the source's schema) is emptied, else rows would double."""
+    full = [
+        t
+        for t in tables
+        if connection.execute(
+            sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(t.schema, t.name))
+        ).fetchone()
+        == (True,)
+    ]
+    if full:
+        listed = sql.SQL(", ").join(sql.Identifier(t.schema, t.name) for t in full)
+        connection.execute(sql.SQL("TRUNCATE {} CASCADE").format(listed))
+    return len(full)
 
 
 def _without_schemas(listing: str, existing: set[str]) -> str:

@@ -132,8 +132,9 @@ class DatabasePair(Protocol):
         """Row counts and a digest of the rows in key order, on both sides, by key ranges."""
         ...
 
-    def copy_sequences(self, schemas: Sequence[str]) -> int:
-        """Set each target sequence to the source's value (logical replication does not)."""
+    def copy_sequences(self, schemas: Sequence[str], reverse: bool = False) -> int:
+        """Set each target sequence to the source's value (logical replication does not);
+        ``reverse``: raise the source's to the target's (a rollback after cutover)."""
         ...
 
     def reverse(self) -> str:

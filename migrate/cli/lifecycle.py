@@ -223,7 +223,12 @@ def rollback_cmd(
     """Undo a cutover that has not been decommissioned (runs the rollback hook)."""
     from rich.text import Text
 
-    from migrate.cli.wiring import holder_alive, open_store
+    from migrate.cli.wiring import (
+        database_connector,
+        holder_alive,
+        open_store,
+        secrets_environment,
+    )
     from migrate.commands.lifecycle import rollback, rollback_order
 
     with guard():
@@ -259,15 +264,21 @@ def rollback_cmd(
                 hook_timeout=loaded.inventory.policy.hook_timeout,
                 lock=lock,
                 holder_alive=holder_alive,
+                databases=database_connector(secrets_environment(loaded.inventory, os.environ)),
             )
         finally:
             store.close()
         console = stdout_console()
         for name, detail in done:
             console.print(Text(f"{name}: {detail}"))
+        databases = [n for n, _ in done if loaded.plan.services[n].database is not None]
+        untouched = (
+            "the source was not touched" if not databases
+            else f"the source of {', '.join(databases)} got only the writes made at the target"
+        )  # fmt: skip
         console.print(
             Text(
-                f"Rolled back {len(done)} service(s); the source was not touched. "
+                f"Rolled back {len(done)} service(s); {untouched}. "
                 "`migrate apply` takes them through freeze and cutover again.",
                 style="bold",
             )

@@ -10,6 +10,7 @@ from pathlib import Path
 from migrate.audit import AuditEvent
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
+from migrate.databases import DatabaseConnector
 from migrate.errors import InvalidInput, MigrateError, RefusedForSafety
 from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier_hook
 from migrate.executor.retry import RetryPolicy
@@ -130,6 +131,7 @@ def rollback(
     hook_timeout: float,
     lock: LockInfo,
     holder_alive: Callable[[LockInfo], bool | None],
+    databases: DatabaseConnector | None = None,
 ) -> list[tuple[str, str]]:
     """Roll back ``name`` (and, with cascade, its cut-over dependents first)."""
     if name not in loaded.plan.services:
@@ -149,6 +151,7 @@ def rollback(
                 state_url=state_url,
                 hook_timeout=hook_timeout,
                 reason=f"`migrate rollback {name}`",
+                databases=databases,
             )
             done.append((service, detail))
     except StepFailed as failure:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from migrate.audit import AuditEvent
+from migrate.databases import DatabaseConnector
 from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier_hook
 from migrate.kinds import kind
 from migrate.kinds.base import StepFailed
@@ -24,9 +25,15 @@ def roll_back(
     state_url: str,
     hook_timeout: float,
     reason: str,
+    databases: DatabaseConnector | None = None,
 ) -> str:
-    """Run the rollback hook and mark the service rolled back. Raises StepFailed."""
+    """Run the rollback hook (with what the kind does before and after it) and mark the
+    service rolled back. Raises StepFailed."""
     detail = f"rolled back ({reason})"
+    spec = kind(service.kind)
+    around = spec.build_rollback(ledger, databases) if spec.build_rollback else None
+    if around is not None:
+        detail += _joined(around.before(name, service))
     command = service.hook("rollback")
     if command is not None:
         call = HookCall(
@@ -53,7 +60,9 @@ def roll_back(
             ledger.set_service_state(name, "failed", "rollback", message)
             raise StepFailed(message)
         detail += f"; {result.describe()}"
-    ledger.rolled_back(name, kind(service.kind).steps_to_redo())
+    if around is not None:
+        detail += _joined(around.after(name, service))
+    ledger.rolled_back(name, spec.steps_to_redo())
     ledger.audit(
         [
             AuditEvent(
@@ -66,3 +75,7 @@ def roll_back(
     )
     ledger.step_finished(run_id, name, "rollback", "done", detail)
     return detail
+
+
+def _joined(text: str) -> str:
+    return f"; {text}" if text else ""

@@ -277,6 +277,7 @@ class Runner:
                     state_url=self.settings.state_url,
                     hook_timeout=self.settings.hook_timeout,
                     reason=reason,
+                    databases=self.handlers.databases,
                 )
             except StepFailed as failure:
                 return ServiceOutcome(name, "failed", "rollback", str(failure))

@@ -49,6 +49,10 @@ class StepHandlers:
         """Asked again right before a hook: the step's action may have lasted."""
         self._kinds: dict[str, KindSteps] = {}
 
+    @property
+    def databases(self) -> DatabaseConnector | None:
+        return self._resources.databases
+
     def kind_steps(self, name: str) -> KindSteps:
         """The actions of kind ``name`` for this run (built once)."""
         if name not in self._kinds:

@@ -80,6 +80,15 @@ class KindSteps(Protocol):
         ...
 
 
+class KindRollback(Protocol):
+    """What a kind does around the rollback hook (a database: bring the source up to date
+    before clients go back to it, then remove the replication)."""
+
+    def before(self, name: str, service: PlannedService) -> str: ...
+
+    def after(self, name: str, service: PlannedService) -> str: ...
+
+
 @dataclass(frozen=True)
 class StepResources:
     """What the kinds' actions work with in one run."""
@@ -102,6 +111,7 @@ class ServiceKind:
     build: Callable[[StepResources], KindSteps]
     takes_database: bool = False
     """The service may give ``database`` (engine, URLs in the environment)."""
+    build_rollback: Callable[[Ledger, DatabaseConnector | None], KindRollback] | None = None
     freeze_step: str = "freeze"
     cutover_step: str = "cutover"
     redo_from: str = "freeze"

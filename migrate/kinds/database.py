@@ -25,18 +25,20 @@ from dataclasses import asdict
 from typing import Any
 
 from migrate.audit import AuditEvent
-from migrate.databases import DatabasePair, Inspection, TableCheck, TableInfo
+from migrate.databases import DatabaseConnector, DatabasePair, Inspection, TableCheck, TableInfo
 from migrate.errors import StorageError
 from migrate.executor.copy import Interrupted
 from migrate.kinds.base import (
     Action,
+    KindRollback,
     KindSteps,
     ServiceKind,
     StepContext,
     StepFailed,
     StepResources,
 )
-from migrate.model import PlannedDatabase
+from migrate.ledger import Ledger
+from migrate.model import PlannedDatabase, PlannedService
 from migrate.units import format_bytes
 
 CHUNK_ROWS = 50_000
@@ -338,6 +340,76 @@ class DatabaseSteps:
         )
 
 
+class DatabaseRollback:
+    """Around the rollback hook. After cutover the source has followed the target: before the
+    hook it is brought up to date and its sequences raised to the target's; after it (clients
+    are back at the source), once more, then every subscription, publication and slot is
+    removed. Before cutover only the forward replication is removed: the source was never
+    written by the tool."""
+
+    def __init__(self, ledger: Ledger, connect: DatabaseConnector | None) -> None:
+        self.ledger = ledger
+        self.connect = connect
+
+    def _pair(self, name: str, service: PlannedService) -> DatabasePair | None:
+        if service.database is None or self.ledger.database_progress(name) is None:
+            return None  # nothing was replicated
+        if self.connect is None:
+            raise StepFailed("no database connector in this run (a bug: please report it)")
+        try:
+            return self.connect(name, service.database)
+        except StorageError as error:
+            raise StepFailed(str(error)) from None
+
+    def before(self, name: str, service: PlannedService) -> str:
+        pair = self._pair(name, service)
+        progress = self.ledger.database_progress(name) or {}
+        if pair is None or not progress.get("reversed"):
+            return ""
+        with _translated():
+            return self._catch_up(pair, service, "before the rollback hook")
+
+    def after(self, name: str, service: PlannedService) -> str:
+        pair = self._pair(name, service)
+        if pair is None:
+            return ""
+        progress = dict(self.ledger.database_progress(name) or {})
+        with _translated():
+            caught = (
+                self._catch_up(pair, service, "after it") + "; " if progress.get("reversed") else ""
+            )
+            removed = pair.drop_all()
+        progress.update(reversed=False, tables_ready=0, lag_bytes=None, removed=removed)
+        self.ledger.set_database_progress(name, progress)
+        self.ledger.audit(
+            [
+                AuditEvent(
+                    "database.replication.removed",
+                    name,
+                    project=service.project,
+                    detail={"service": name, "removed": removed},
+                )
+            ]
+        )
+        return caught + ("removed: " + ", ".join(removed) if removed else "no replication left")
+
+    def _catch_up(self, pair: DatabasePair, service: PlannedService, when: str) -> str:
+        schemas = service.database.schemas if service.database else []
+        lag = pair.wait_caught_up(CATCH_UP_SECONDS, lambda: False, reverse=True)
+        if lag.seconds is None:
+            raise StepFailed(
+                f"the source did not catch up with the target within {CATCH_UP_SECONDS:.0f} s "
+                f"({format_bytes(lag.bytes)} behind): writes made at the target would be lost; "
+                "stop the writers at the target, then roll back again"
+            )
+        raised = pair.copy_sequences(schemas, reverse=True)
+        return f"source caught up with the target {when} ({raised} sequences checked)"
+
+
+def _build_rollback(ledger: Ledger, connect: DatabaseConnector | None) -> KindRollback:
+    return DatabaseRollback(ledger, connect)
+
+
 class _NoBlock(Exception):
     """A database service of the old form (no ``database`` block): hooks only."""
 
@@ -430,6 +502,8 @@ KIND = ServiceKind(
     needs_data=False,
     takes_database=True,
     build=_build,
+    build_rollback=_build_rollback,
+    redo_from="replicate",
     copy_steps=("replicate",),
     description="PostgreSQL: schema, logical replication, tables checked, reverse after cutover",
 )

@@ -170,6 +170,34 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
         db.execute("INSERT INTO accounts (name, balance) VALUES ('after-cutover', 1)")
     wait_for(lambda: "after-cutover" in str(_rows(source)["accounts"]), timeout=60)
 
+    # a rollback loses no write made at the target, and leaves no replication behind
+    with psycopg.connect(target, autocommit=True) as db:
+        db.execute("SELECT nextval('accounts_id_seq') FROM generate_series(1, 50)")
+    rolled = run("rollback", "catalogue-db", "--yes", cwd=tmp_path, env=env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "got only the writes made at the target" in rolled.stdout
+    at_target = _rows(target)
+    at_source = _rows(source)
+    assert at_source["accounts"] == at_target["accounts"]
+    assert at_source["accounts_id_seq"] >= at_target["accounts_id_seq"]  # never behind
+    for url in (source, target):
+        assert _replication_left(url) == (0, 0, 0)
+
+    # and the service can be migrated again: the target's copy is replaced, nothing doubles
+    again = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _rows(target) == _rows(source)
+
+
+def _replication_left(url: str) -> tuple[int, int, int]:
+    """Subscriptions, publications and replication slots on a server."""
+    with psycopg.connect(url) as db:
+        return (
+            db.execute("SELECT count(*) FROM pg_subscription").fetchone()[0],
+            db.execute("SELECT count(*) FROM pg_publication").fetchone()[0],
+            db.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0],
+        )
+
 
 def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
     clusters: tuple[Any, Any], tmp_path: Path

@@ -348,9 +348,26 @@ class PostgresPair:
                     )
                 if row[0] and (reverse or self._all_ready()):
                     return Lag(max(0, int(row[1] or 0)), time.monotonic() - began)
+                self._refuse_failing(subscription, "source" if reverse else "target")
                 if stop() or time.monotonic() - began > timeout:
                     return Lag(max(0, int(row[1] or 0)), None)
                 time.sleep(POLL_SECONDS)
+
+    def _refuse_failing(self, subscription: str, side: str) -> None:
+        """A subscription whose workers keep failing never catches up: say so at once (the
+        server's log has the statement; a schema change is the usual cause)."""
+        with self._connect(side) as connection:
+            row = connection.execute(
+                "SELECT apply_error_count + sync_error_count FROM pg_stat_subscription_stats "
+                "WHERE subname = %s",
+                (subscription,),
+            ).fetchone()
+        if row is not None and row[0]:
+            raise DatabaseError(
+                f"service '{self.service}': subscription {subscription} on the {side} fails to "
+                f"apply changes ({row[0]} errors; the {side} server's log says which): a schema "
+                "change at the source (logical replication copies no DDL) or a conflicting row"
+            )
 
     def _all_ready(self) -> bool:
         state = self.copy_state()

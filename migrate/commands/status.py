@@ -140,6 +140,7 @@ def database_fields(service: ServiceProgress) -> dict[str, object]:
     return {
         "rows_done": database.get("rows", 0),
         "replication_lag_bytes": database.get("lag_bytes"),
+        "replication_lag_seconds": database.get("lag_seconds"),
         "method": database.get("method"),
         "replication": database.get("resources"),
     }

@@ -72,7 +72,7 @@ class StepHandlers:
             self.ledger.freeze_started(ctx.name, ctx.max_downtime)
         if hook is not None:
             detail = _join(detail, self._hook(ctx, hook))
-        if ctx.step == spec.steps[-1]:
+        if ctx.step == (spec.freeze_ends or spec.steps[-1]):
             detail = _join(detail, self._freeze_window(ctx))
         return detail or "recorded (no hook)"
 

@@ -113,6 +113,9 @@ class ServiceKind:
     """The service may give ``database`` (engine, URLs in the environment)."""
     build_rollback: Callable[[Ledger, DatabaseConnector | None], KindRollback] | None = None
     freeze_step: str = "freeze"
+    freeze_ends: str | None = None
+    """The step after which the write freeze is over (None: the last). A database's writers
+    resume at the target with its cutover hook; an object store's freeze lasts to validate."""
     cutover_step: str = "cutover"
     redo_from: str = "freeze"
     """After a rollback, the steps from this one on are done again."""

@@ -116,6 +116,33 @@ class SnapshotCollector(Collector):
             locked,
             age,
         )
+        yield from _database_metrics(report)
+
+
+def _database_metrics(report: StatusReport) -> Iterator[GaugeMetricFamily]:
+    """Database services: rows at the target, and how far replication is behind."""
+    rows = GaugeMetricFamily(
+        "migrate_database_rows", "Rows at the target at the last count.", labels=["service"]
+    )
+    lag = GaugeMetricFamily(
+        "migrate_replication_lag_bytes",
+        "WAL the subscriber has not confirmed (absent when unknown).",
+        labels=["service"],
+    )
+    behind = GaugeMetricFamily(
+        "migrate_replication_lag_seconds",
+        "How long the subscriber has been behind (absent when unknown).",
+        labels=["service"],
+    )
+    for s in report.services:
+        if s.database is None:
+            continue
+        rows.add_metric([s.name], float(str(s.database.get("rows") or 0)))
+        if (value := s.database.get("lag_bytes")) is not None:
+            lag.add_metric([s.name], float(str(value)))
+        if (seconds := s.database.get("lag_seconds")) is not None:
+            behind.add_metric([s.name], float(str(seconds)))
+    yield from (rows, lag, behind)
 
 
 def render_metrics(snapshot: Callable[[], StatusReport]) -> bytes:

@@ -21,7 +21,8 @@ from tests.cli.support import run, wait_for, write_plan
 psycopg = pytest.importorskip("psycopg")
 
 SCHEMA = """
-CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2));
+CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2),
+                       meta json DEFAULT '{"a": 1}');  -- json: no hash function
 CREATE TABLE visits (patient int, day date, n int NOT NULL, PRIMARY KEY (patient, day));
 CREATE TABLE notes (id bigserial PRIMARY KEY, account_id int REFERENCES accounts (id)
                     ON DELETE CASCADE, body text, at timestamptz DEFAULT now());
@@ -161,6 +162,7 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
     assert (service["objects_done"], service["objects_total"]) == (4, 4)  # tables
     assert service["rows_done"] == sum(len(before[t]) for t in TABLES)
     assert service["replication_lag_bytes"] == 0
+    assert service["replication_lag_seconds"] == 0.0
     assert service["last_verify"]["differences"] == 0
     steps = run("status", "catalogue-db", cwd=tmp_path).stdout
     assert "every table equal" in steps, steps

@@ -193,12 +193,18 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
 
 
 def _replication_left(url: str) -> tuple[int, int, int]:
-    """Subscriptions, publications and replication slots on a server."""
+    """Subscriptions, publications and replication slots of the URL's database (the
+    clusters are shared by the tests of this module)."""
     with psycopg.connect(url) as db:
         return (
-            db.execute("SELECT count(*) FROM pg_subscription").fetchone()[0],
+            db.execute(
+                "SELECT count(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                "WHERE d.datname = current_database()"
+            ).fetchone()[0],
             db.execute("SELECT count(*) FROM pg_publication").fetchone()[0],
-            db.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0],
+            db.execute(
+                "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+            ).fetchone()[0],
         )
 
 
@@ -222,7 +228,12 @@ def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
             == 0
         )
     with psycopg.connect(source) as db:
-        assert db.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
+        assert (
+            db.execute(
+                "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def _step(tmp_path: Path) -> tuple[str, str] | None:
@@ -303,3 +314,24 @@ def test_a_schema_change_during_replication_stops_it_and_says_what_changed(
     assert "public.notes" in shown, shown
     assert "reviewed boolean" in shown, shown
     assert _step(tmp_path) == ("failed", "freeze")  # never frozen on a broken replication
+
+
+def test_the_dump_method_copies_under_the_freeze_and_checks_every_table(
+    clusters: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """`method: dump`: no replication at all; pg_dump -Fd -j 2 | pg_restore -j 2 while the
+    writes are frozen, then every table and sequence compared; no slot on either side."""
+    source, target = _databases(clusters, "dumped")
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute(SCHEMA)
+    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    write_plan(tmp_path, _inventory(tmp_path, {}, method="dump"), env=env)
+    applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert _rows(target) == _rows(source)
+    shown = run("status", "catalogue-db", cwd=tmp_path).stdout
+    assert "method dump" in shown, shown
+    assert "pg_dump -Fd -j 2" in shown, shown
+    assert "a rollback after cutover would lose the writes made at the target" in shown, shown
+    for url in (source, target):
+        assert _replication_left(url) == (0, 0, 0)

@@ -79,7 +79,7 @@ unit: setup browser postgres
 test: lint typecheck unit
 
 # Every benchmark, on demand (minutes): results in bench/results/ and docs/benchmarks.md.
-bench: setup rclone
+bench: setup rclone postgres
 	$(BIN)/python -m compileall -q migrate adapters state  # byte-code, as an installed package has
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/plan_quality.py
@@ -87,6 +87,7 @@ bench: setup rclone
 	$(BIN)/python bench/copy_bench.py
 	$(BIN)/python bench/dask_bench.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/db_bench.py
 
 rclone:
 	@command -v rclone >/dev/null 2>&1 || { \

@@ -172,7 +172,10 @@ def rollback_order(
         )
     if record.state == "rolled-back":
         raise RefusedForSafety(f"{name} is already rolled back")
-    if record.freeze_started_at is None and "cutover" not in record.done_steps:
+    replicating = bool((store.database_progress(name) or {}).get("resources")) and not (
+        store.database_progress(name) or {}
+    ).get("removed")
+    if record.freeze_started_at is None and "cutover" not in record.done_steps and not replicating:
         raise RefusedForSafety(f"{name} has not been frozen or cut over: nothing to roll back")
     order: list[str] = []
     pending = [name]

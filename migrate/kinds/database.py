@@ -160,6 +160,7 @@ class DatabaseSteps:
                 ]
             )
             started = pair.start_replication(tables)
+            self._record(ctx, removed=[])
             began = time.monotonic()
             while True:
                 state = pair.copy_state()

@@ -183,6 +183,7 @@ def test_a_version_4_ledger_adopts_its_route(tmp_path: Path) -> None:
             connection.execute(f"ALTER TABLE services DROP COLUMN {column}")
         connection.execute("DROP TABLE IF EXISTS hook_processes")  # version 7
         connection.execute("ALTER TABLE plans DROP COLUMN inventory_text")  # version 8
+        connection.execute("ALTER TABLE services DROP COLUMN database_progress")  # version 9
         connection.execute("UPDATE migrate_meta SET value = '4' WHERE key = 'schema_version'")
     second = _plan(tmp_path, _inventory(tmp_path, [_store("bravo")], "second"), "second.json")
     refused = run("apply", second.name, "--yes", cwd=tmp_path)

@@ -315,6 +315,15 @@ def test_a_schema_change_during_replication_stops_it_and_says_what_changed(
     assert "reviewed boolean" in shown, shown
     assert _step(tmp_path) == ("failed", "freeze")  # never frozen on a broken replication
 
+    # abandoned before any freeze: a rollback still removes the replication (its slot would
+    # keep WAL on the source)
+    assert _replication_left(source)[2] == 1
+    rolled = run("rollback", "catalogue-db", "--yes", cwd=tmp_path, env=env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "removed: subscription hdh_sub_catalogue_db (target)" in rolled.stdout
+    for url in (source, target):
+        assert _replication_left(url) == (0, 0, 0)
+
 
 def test_the_dump_method_copies_under_the_freeze_and_checks_every_table(
     clusters: tuple[Any, Any], tmp_path: Path

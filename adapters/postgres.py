@@ -50,6 +50,12 @@ LIBPQ_ENV = {
     "application_name": "PGAPPNAME",
 }
 POLL_SECONDS = 0.2
+OWN_SUBSCRIPTION = (
+    "SELECT 1 FROM pg_subscription WHERE subname = %s AND subdbid = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+"""pg_subscription is the whole cluster's: a subscription of another database with the same
+name is not ours (and could not be altered or dropped from here)."""
 ROW_DIGESTS = {
     "record": "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)), 0)::text",
     "text": "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text",
@@ -275,9 +281,7 @@ class PostgresPair:
                            "CREATE PUBLICATION {} FOR TABLE {}")  # fmt: skip
             source.execute(verb.format(sql.Identifier(names.publication), listed))
         with self._connect("target") as target:
-            if target.execute(
-                "SELECT 1 FROM pg_subscription WHERE subname = %s", (names.subscription,)
-            ).fetchone():
+            if target.execute(OWN_SUBSCRIPTION, (names.subscription,)).fetchone():
                 target.execute(
                     sql.SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION").format(
                         sql.Identifier(names.subscription)
@@ -326,7 +330,9 @@ class PostgresPair:
         with self._connect("target") as target:
             row = target.execute(
                 "SELECT extract(epoch FROM now() - latest_end_time) FROM pg_stat_subscription "
-                "WHERE subname = %s AND relid IS NULL",
+                "WHERE subname = %s AND relid IS NULL AND subid IN (SELECT oid FROM "
+                "pg_subscription WHERE subdbid = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database()))",
                 (self._resources.subscription,),
             ).fetchone()
         return Lag(behind.bytes, float(row[0]) if row and row[0] is not None else None)
@@ -383,7 +389,8 @@ class PostgresPair:
         with self._connect(side) as connection:
             row = connection.execute(
                 "SELECT apply_error_count + sync_error_count FROM pg_stat_subscription_stats "
-                "WHERE subname = %s",
+                "WHERE subname = %s AND subid IN (SELECT oid FROM pg_subscription WHERE "
+                "subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))",
                 (subscription,),
             ).fetchone()
         if row is not None and row[0]:
@@ -499,9 +506,7 @@ class PostgresPair:
             source.execute(
                 sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(names.publication))
             )
-            if not source.execute(
-                "SELECT 1 FROM pg_subscription WHERE subname = %s", (subscription,)
-            ).fetchone():
+            if not source.execute(OWN_SUBSCRIPTION, (subscription,)).fetchone():
                 source.execute(
                     sql.SQL(
                         "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} "
@@ -529,9 +534,7 @@ class PostgresPair:
             ]
 
     def _drop_subscription(self, connection: psycopg.Connection[Any], name: str) -> bool:
-        if not connection.execute(
-            "SELECT 1 FROM pg_subscription WHERE subname = %s", (name,)
-        ).fetchone():
+        if not connection.execute(OWN_SUBSCRIPTION, (name,)).fetchone():
             return False
         ident = sql.Identifier(name)
         connection.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
@@ -785,7 +788,7 @@ def _drop_publication(connection: psycopg.Connection[Any], name: str, side: str)
 def _drop_slots(connection: psycopg.Connection[Any], names: list[str], side: str) -> list[str]:
     dropped = connection.execute(
         "SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-        "WHERE slot_name = ANY(%s) AND NOT active",
+        "WHERE slot_name = ANY(%s) AND NOT active AND database = current_database()",
         (names,),
     ).fetchall()
     return [f"replication slot {row[0]} ({side})" for row in dropped]

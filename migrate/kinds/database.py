@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -48,6 +48,7 @@ from migrate.ledger import Ledger
 from migrate.model import PlannedDatabase, PlannedService
 from migrate.units import format_bytes
 
+PairStep = Callable[[StepContext, PlannedDatabase, DatabasePair], str]
 CHUNK_ROWS = 1_000_000
 """Rows per key range compared: a range is read as fast as a whole table (measured)."""
 CATCH_UP_SECONDS = 300.0
@@ -64,7 +65,7 @@ class DatabaseSteps:
         self.stop = resources.mover.stop
 
     def actions(self) -> Mapping[str, Action]:
-        return {
+        steps: dict[str, PairStep] = {
             "prepare": self._prepare,
             "replicate": self._replicate,
             "verify": self._verify,
@@ -73,6 +74,20 @@ class DatabaseSteps:
             "cutover": self._cutover,
             "validate": self._validate,
         }
+        return {name: self._with_pair(step) for name, step in steps.items()}
+
+    def _with_pair(self, step: PairStep) -> Action:
+        """The step, given the service's settings and pair; a service of the old form (no
+        ``database`` block) only runs its hooks. Database errors fail the step."""
+
+        def run(ctx: StepContext) -> str:
+            if ctx.service.database is None:
+                return _NO_BLOCK
+            settings, pair = self._pair(ctx)
+            with _translated():
+                return step(ctx, settings, pair)
+
+        return run
 
     def freeze_blocker(self, ctx: StepContext) -> str | None:
         return None
@@ -82,7 +97,7 @@ class DatabaseSteps:
     def _pair(self, ctx: StepContext) -> tuple[PlannedDatabase, DatabasePair]:
         settings = ctx.service.database
         if settings is None:
-            raise _NoBlock
+            raise StepFailed("no 'database' block (a bug: please report it)")
         if self.connect is None:
             raise StepFailed("no database connector in this run (a bug: please report it)")
         try:
@@ -104,11 +119,7 @@ class DatabaseSteps:
 
     # steps -------------------------------------------------------------------------------
 
-    def _prepare(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _prepare(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         with _translated():
             found = pair.inspect(settings.schemas)
             method = _method(ctx, settings, found)
@@ -139,11 +150,7 @@ class DatabaseSteps:
             f"{found.sequences} sequences, {format_bytes(found.source_bytes)}; {schema}; {reverse}"
         )
 
-    def _replicate(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _replicate(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: the rows are copied during the write freeze (sync)"
         with _translated():
@@ -177,11 +184,7 @@ class DatabaseSteps:
             f"{time.monotonic() - began:.1f} s; lag {format_bytes(lag.bytes)}"
         )
 
-    def _verify(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _verify(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: the tables are compared after the copy, under the freeze (sync)"
         with _translated():
@@ -197,11 +200,9 @@ class DatabaseSteps:
             )
         return f"every table equal on both sides: {len(checks)} tables, {rows:,} rows"
 
-    def _before_freeze(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _before_freeze(
+        self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair
+    ) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: nothing to catch up before the freeze"
         with _translated():
@@ -210,11 +211,7 @@ class DatabaseSteps:
         self._record(ctx, **_caught_up(lag))
         return f"caught up before the freeze (lag {format_bytes(lag.bytes)})"
 
-    def _sync(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _sync(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         began = time.monotonic()
         method = self._progress(ctx).get("method")
         with _translated():
@@ -245,11 +242,7 @@ class DatabaseSteps:
             f"{rows:,} rows); {time.monotonic() - began:.1f} s"
         )
 
-    def _cutover(self, ctx: StepContext) -> str:
-        try:
-            _, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _cutover(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if not self._progress(ctx).get("can_reverse"):
             return "no reverse replication (see prepare): a rollback would lose target writes"
         with _translated():
@@ -257,11 +250,7 @@ class DatabaseSteps:
         self._record(ctx, reversed=True, lag_bytes=0)
         return done
 
-    def _validate(self, ctx: StepContext) -> str:
-        try:
-            settings, pair = self._pair(ctx)
-        except _NoBlock:
-            return _NO_BLOCK
+    def _validate(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if not self._progress(ctx).get("reversed"):  # no replication: one comparison
             with _translated():
                 checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
@@ -422,10 +411,6 @@ class DatabaseRollback:
 
 def _build_rollback(ledger: Ledger, connect: DatabaseConnector | None) -> KindRollback:
     return DatabaseRollback(ledger, connect)
-
-
-class _NoBlock(Exception):
-    """A database service of the old form (no ``database`` block): hooks only."""
 
 
 _NO_BLOCK = "no 'database' block: hooks only, no row moved"

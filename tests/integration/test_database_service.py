@@ -62,6 +62,23 @@ def _databases(clusters: tuple[Any, Any], name: str) -> tuple[str, str]:
     return urls[0].replace("+psycopg", ""), urls[1].replace("+psycopg", "")
 
 
+def _seeded(
+    clusters: tuple[Any, Any], name: str, schema: str = SCHEMA
+) -> tuple[str, str, dict[str, str]]:
+    """New databases on both clusters, the source's filled: URLs and the environment."""
+    source, target = _databases(clusters, name)
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute(schema)
+    return source, target, {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+
+
+def _freeze_hook(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A freeze hook that asks the writer to stop and waits until it has."""
+    stop, stopped = tmp_path / "stop-writers", tmp_path / "writers-stopped"
+    hook = f"touch {stop}; for i in $(seq 600); do [ -e {stopped} ] && break; sleep 0.05; done"
+    return hook, stop, stopped
+
+
 class Writer(threading.Thread):
     """Inserts, updates and deletes in every table until ``stop_file`` exists."""
 
@@ -117,10 +134,14 @@ def _rows(url: str) -> dict[str, Any]:
     return found
 
 
-def _inventory(tmp_path: Path, hooks: dict[str, str], **database: Any) -> list[dict[str, Any]]:
+def _inventory(
+    tmp_path: Path, hooks: dict[str, str], name: str = "catalogue-db", **database: Any
+) -> list[dict[str, Any]]:
+    """One database service. The clusters are shared by the tests: a replication slot's name
+    is the whole cluster's, so tests that leave replication behind use a name of their own."""
     return [
         {
-            "name": "catalogue-db",
+            "name": name,
             "kind": "database",
             "max_downtime": "2m",
             "database": {
@@ -137,12 +158,8 @@ def _inventory(tmp_path: Path, hooks: dict[str, str], **database: Any) -> list[d
 def test_a_database_moves_online_and_the_source_follows_after_cutover(
     clusters: tuple[Any, Any], tmp_path: Path
 ) -> None:
-    source, target = _databases(clusters, "catalogue")
-    with psycopg.connect(source, autocommit=True) as db:
-        db.execute(SCHEMA)
-    stop, stopped = tmp_path / "stop-writers", tmp_path / "writers-stopped"
-    freeze = f"touch {stop}; for i in $(seq 600); do [ -e {stopped} ] && break; sleep 0.05; done"
-    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    source, target, env = _seeded(clusters, "catalogue")
+    freeze, stop, stopped = _freeze_hook(tmp_path)
     write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
     writer = Writer(source, stop, stopped)
     writer.start()
@@ -211,11 +228,11 @@ def _replication_left(url: str) -> tuple[int, int, int]:
 def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
     clusters: tuple[Any, Any], tmp_path: Path
 ) -> None:
-    source, target = _databases(clusters, "registry")
-    with psycopg.connect(source, autocommit=True) as db:
-        db.execute("CREATE TABLE consents (patient int, given boolean)")  # no key, no identity
-        db.execute("CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY)")
-    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    breaking = (
+        "CREATE TABLE consents (patient int, given boolean);"  # no key, no replica identity
+        "CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);"
+    )
+    source, target, env = _seeded(clusters, "registry", breaking)
     write_plan(tmp_path, _inventory(tmp_path, {}), env=env)
     applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=300)
     assert applied.returncode == 1, applied.stdout + applied.stderr
@@ -253,24 +270,21 @@ def _step(tmp_path: Path) -> tuple[str, str] | None:
 def test_killed_during_the_copy_or_the_sync_a_resumed_apply_loses_and_doubles_nothing(
     clusters: tuple[Any, Any], tmp_path: Path, step: str
 ) -> None:
-    """kill -9 while the initial copy runs (a table of 300,000 rows) or while the sync checks
+    """kill -9 while the initial copy runs (a table of 200,000 rows) or while the sync checks
     the tables under the freeze; the next apply resumes from the recorded replication."""
     import os
     import signal
 
     from tests.cli.support import start
 
-    source, target = _databases(clusters, f"crash_{step}")
-    with psycopg.connect(source, autocommit=True) as db:
-        db.execute(SCHEMA)
-        db.execute("CREATE TABLE claims (id bigint PRIMARY KEY, body text)")
-        db.execute(
-            "INSERT INTO claims SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 300000) i"
-        )
-    stop, stopped = tmp_path / "stop-writers", tmp_path / "writers-stopped"
-    freeze = f"touch {stop}; for i in $(seq 600); do [ -e {stopped} ] && break; sleep 0.05; done"
-    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
-    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
+    claims = (
+        "CREATE TABLE claims (id bigint PRIMARY KEY, body text); INSERT INTO claims "
+        "SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 200000) i;"
+    )
+    source, target, env = _seeded(clusters, f"crash_{step}", SCHEMA + claims)
+    freeze, stop, stopped = _freeze_hook(tmp_path)
+    name = f"{step}-crash-db"
+    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}, name), env=env)
     writer = Writer(source, stop, stopped)
     writer.start()
     first = start("apply", "plan.json", "--yes", cwd=tmp_path, env=env)
@@ -287,17 +301,15 @@ def test_killed_during_the_copy_or_the_sync_a_resumed_apply_loses_and_doubles_no
     assert _rows(target) == _rows(source)
     with psycopg.connect(source) as a, psycopg.connect(target) as b:
         query = "SELECT count(*), sum(id) FROM claims"
-        assert a.execute(query).fetchone() == b.execute(query).fetchone() == (300000, 45000150000)
-    assert _replication_left(source)[2] == 0  # the forward slot is gone after cutover
+        assert a.execute(query).fetchone() == b.execute(query).fetchone() == (200000, 20000100000)
+    assert _replication_left(source) == (1, 0, 0)  # the source follows: no forward slot left
+    assert _replication_left(target) == (0, 1, 1)  # the target publishes to it
 
 
 def test_a_schema_change_during_replication_stops_it_and_says_what_changed(
     clusters: tuple[Any, Any], tmp_path: Path
 ) -> None:
-    source, target = _databases(clusters, "schema_change")
-    with psycopg.connect(source, autocommit=True) as db:
-        db.execute(SCHEMA)
-    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
+    source, target, env = _seeded(clusters, "schema_change")
     services = _inventory(tmp_path, {})
     services[0]["approval"] = ["freeze"]  # the apply stops before the freeze, replicating
     write_plan(tmp_path, services, env=env)
@@ -330,15 +342,12 @@ def test_the_dump_method_copies_under_the_freeze_and_checks_every_table(
 ) -> None:
     """`method: dump`: no replication at all; pg_dump -Fd -j 2 | pg_restore -j 2 while the
     writes are frozen, then every table and sequence compared; no slot on either side."""
-    source, target = _databases(clusters, "dumped")
-    with psycopg.connect(source, autocommit=True) as db:
-        db.execute(SCHEMA)
-    env = {"CATALOGUE_SOURCE_URL": source, "CATALOGUE_TARGET_URL": target}
-    write_plan(tmp_path, _inventory(tmp_path, {}, method="dump"), env=env)
+    source, target, env = _seeded(clusters, "dumped")
+    write_plan(tmp_path, _inventory(tmp_path, {}, "dumped-db", method="dump"), env=env)
     applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert _rows(target) == _rows(source)
-    shown = run("status", "catalogue-db", cwd=tmp_path).stdout
+    shown = run("status", "dumped-db", cwd=tmp_path).stdout
     assert "method dump" in shown, shown
     assert "pg_dump -Fd -j 2" in shown, shown
     assert "a rollback after cutover would lose the writes made at the target" in shown, shown

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -86,8 +87,13 @@ def test_a_state_path_that_cannot_be_a_ledger_is_bad_input(
     applied: Path, tmp_path: Path, state: str, fragment: str
 ) -> None:
     work = _copy(applied, tmp_path)
-    for name in COMMANDS:
-        result = _run(*_command(name), "--state", state, cwd=work, timeout=30)
+
+    def attempt(name: str) -> subprocess.CompletedProcess[str]:
+        return _run(*_command(name), "--state", state, cwd=work, timeout=60)
+
+    with ThreadPoolExecutor(2) as pool:  # two commands at a time: one per core
+        results = dict(zip(COMMANDS, pool.map(attempt, COMMANDS), strict=True))
+    for name, result in results.items():
         _clean(result)
         assert result.returncode == 2, (name, result.stdout, result.stderr)
         assert fragment in result.stderr, (name, result.stderr)

@@ -197,7 +197,9 @@ class PostgresPair:
                 source_bytes=int(size[0]) if size else 0,
             )
 
-    def copy_schema(self, schemas: Sequence[str]) -> str:
+    def copy_schema(
+        self, schemas: Sequence[str], sections: Sequence[str] = ("pre-data", "post-data")
+    ) -> str:
         with self._connect("source") as source:
             chosen = list(schemas) or _schemas(source)
             wanted = _fingerprints(source, chosen)
@@ -215,8 +217,9 @@ class PostgresPair:
             dump = Path(folder) / "schema.dump"
             names = [arg for schema in chosen for arg in ("--schema", schema)]
             self._run_client(
-                ["pg_dump", "--schema-only", "--no-owner", "--no-privileges", "--no-publications",
-                 "--no-subscriptions", "-Fc", "-f", str(dump), *names],
+                ["pg_dump", *(f"--section={s}" for s in sections), "--no-owner",
+                 "--no-privileges", "--no-publications", "--no-subscriptions", "-Fc", "-f",
+                 str(dump), *names],
                 self._source_params,
             )  # fmt: skip
             with self._connect("target") as target:
@@ -572,16 +575,20 @@ class PostgresPair:
             dump = Path(folder) / "data"
             names = [arg for schema in chosen for arg in ("--schema", schema)]
             self._run_client(
-                ["pg_dump", "--data-only", "--no-owner", "--no-privileges", "-Fd", "-j",
+                ["pg_dump", "--section=data", "--section=post-data", "--no-owner",
+                 "--no-privileges", "--no-publications", "--no-subscriptions", "-Fd", "-j",
                  str(jobs), "-f", str(dump), *names],
                 self._source_params,
             )  # fmt: skip
             self._run_client(
-                ["pg_restore", "--data-only", "--no-owner", "--no-privileges", "-j", str(jobs),
+                ["pg_restore", "--no-owner", "--no-privileges", "-j", str(jobs),
                  "--exit-on-error", "--dbname", self._target_params.get("dbname", ""), str(dump)],
                 self._target_params,
             )  # fmt: skip
-        return f"rows copied by pg_dump -Fd -j {jobs} | pg_restore -j {jobs}"
+        return (
+            f"rows copied by pg_dump -Fd -j {jobs} | pg_restore -j {jobs}, then the indexes and "
+            "constraints (post-data) built on them"
+        )
 
 
 def connect_pair(service: str, source_url: str, target_url: str) -> PostgresPair:

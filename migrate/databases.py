@@ -106,9 +106,12 @@ class DatabasePair(Protocol):
 
     def inspect(self, schemas: Sequence[str]) -> Inspection: ...
 
-    def copy_schema(self, schemas: Sequence[str]) -> str:
-        """The definitions (pg_dump --schema-only | pg_restore), in one transaction; nothing
-        when the target already has exactly them. Returns what it did."""
+    def copy_schema(
+        self, schemas: Sequence[str], sections: Sequence[str] = ("pre-data", "post-data")
+    ) -> str:
+        """The definitions (pg_dump's sections: pre-data, the tables; post-data, the indexes
+        and constraints) restored in one transaction; nothing when the target already has the
+        source's tables. Returns what it did."""
         ...
 
     def schema_fingerprint(self, schemas: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:

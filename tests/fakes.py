@@ -345,7 +345,9 @@ class FakeDatabasePair:
         base.update(self.inspection_overrides)
         return Inspection(**base)
 
-    def copy_schema(self, schemas: Sequence[str]) -> str:
+    def copy_schema(
+        self, schemas: Sequence[str], sections: Sequence[str] = ("pre-data", "post-data")
+    ) -> str:
         self.schema_copied = True
         self.target_columns = dict(self.source_columns)
         self.target = {t.qualified: [] for t in self.tables}

@@ -168,6 +168,7 @@ def _run(args: ApplyArguments) -> None:
                     options,
                     who,
                     reader,
+                    database_connector(env),
                 )
             finally:
                 reader.close()
@@ -384,6 +385,22 @@ def _detailed_exit(args: ApplyArguments, rehearsal: Rehearsal) -> None:
         raise typer.Exit(CHANGES_EXIT)
 
 
+def _render_database_rehearsal(console: Any, s: Any) -> None:
+    from rich.text import Text
+
+    from migrate.units import format_bytes
+
+    if s.method is not None:
+        console.print(
+            Text(
+                f"  {s.name}: {s.copy_objects} tables, {format_bytes(s.copy_bytes)} at the "
+                f"source; method {s.method}"
+            )
+        )
+    for _, reason in s.blocked:
+        console.print(Text(f"  {s.name}: prepare would refuse: {reason}", style="yellow"))
+
+
 def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -419,6 +436,9 @@ def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
         )
     console.print(table)
     for s in rehearsal.services:
+        if s.database:
+            _render_database_rehearsal(console, s)
+            continue
         for key, reason in s.blocked[:20]:
             console.print(Text(f"  {s.name}: {key!r} cannot be copied: {reason}", style="yellow"))
     console.print(

@@ -143,6 +143,7 @@ def rehearse_apply(
     options: ApplyOptions,
     identity: Identity,
     reader: SnapshotReader | None = None,
+    databases: DatabaseConnector | None = None,
 ) -> ApplyResult:
     """What a run would do, from the source's listing and one moment of the ledger
     (``reader``: a read-only view, so that an apply going on meanwhile is neither held up nor
@@ -165,7 +166,7 @@ def rehearse_apply(
     store.audit(events)
     view: LedgerReader = reader if reader is not None else store
     with reader.consistent_reads() if reader is not None else nullcontext():
-        rehearsal = rehearse(loaded.plan, selected, source, view, capabilities)
+        rehearsal = rehearse(loaded.plan, selected, source, view, capabilities, databases)
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
     return ApplyResult(identity.run_id, selected, rehearsal=rehearsal)

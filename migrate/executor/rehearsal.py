@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from migrate.databases import DatabaseConnector
+from migrate.errors import StorageError
 from migrate.ledger import LedgerReader
-from migrate.model import Plan
+from migrate.model import Plan, PlannedService
 from migrate.objectrules import object_problem
 from migrate.ports import SourceStore, TargetCapabilities
 
@@ -33,6 +35,10 @@ class ServiceRehearsal:
     approvals: list[str] = field(default_factory=list)
     """Gates on the steps still to run; an open one says ``(approved)``."""
     state: str = "pending"
+    database: bool = False
+    """A database service: its objects are tables, its bytes the source database's size."""
+    method: str | None = None
+    """A database service: the method prepare would take (None: it would refuse)."""
 
     @property
     def changes(self) -> bool:
@@ -89,6 +95,7 @@ class Rehearsal:
                     "delete_objects": s.delete_objects,
                     "blocked_objects": len(s.blocked),
                     "steps": s.steps,
+                    **({"method": s.method} if s.method else {}),
                 }
                 for s in self.services
             },
@@ -101,7 +108,10 @@ def rehearse(
     source: SourceStore,
     ledger: LedgerReader,
     capabilities: TargetCapabilities,
+    databases: DatabaseConnector | None = None,
 ) -> Rehearsal:
+    """``databases``: a database service's source is inspected read-only (its tables count
+    as the objects to copy, its size as the bytes, what prepare would refuse as blocked)."""
     result = Rehearsal([], plan.policy.bandwidth)
     for name in selected:
         planned = plan.services[name]
@@ -120,7 +130,9 @@ def rehearse(
             ],
             state=record.state,
         )
-        if planned.container is not None and not steps:
+        if planned.database is not None and databases is not None and steps:
+            _database(entry, planned, databases)
+        elif planned.container is not None and not steps:
             entry.skip_objects, entry.skip_bytes = ledger.done_count(name)  # done: apply skips it
         elif planned.container is not None:
             _objects(
@@ -134,6 +146,25 @@ def rehearse(
             )
         result.services.append(entry)
     return result
+
+
+def _database(entry: ServiceRehearsal, planned: PlannedService, connect: DatabaseConnector) -> None:
+    from migrate.kinds.database import rehearse_database
+
+    if planned.database is None:
+        return
+    try:
+        pair = connect(entry.name, planned.database)
+        found, method, problems = rehearse_database(planned, pair)
+    except StorageError as error:
+        entry.database = True
+        entry.blocked.append((entry.name, f"the databases cannot be inspected: {error}"))
+        return
+    entry.database = True
+    entry.copy_objects = len(found.tables)
+    entry.copy_bytes = found.source_bytes
+    entry.method = method
+    entry.blocked += [(entry.name, problem) for problem in problems]
 
 
 def _objects(

@@ -122,11 +122,14 @@ class DatabaseSteps:
     def _prepare(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         with _translated():
             found = pair.inspect(settings.schemas)
-            method = _method(ctx, settings, found)
+            method = _method(ctx.max_downtime, settings, found)
             problems = _problems(found, method)
             if problems:
                 raise StepFailed("; ".join(problems))
-            schema = pair.copy_schema(settings.schemas)
+            # a dump restores the rows, then builds indexes and constraints on them (post-data):
+            # its foreign keys cannot refuse rows restored in parallel
+            sections = ("pre-data", "post-data") if method == "logical" else ("pre-data",)
+            schema = pair.copy_schema(settings.schemas, sections)
         self._record(
             ctx,
             method=method,
@@ -425,14 +428,29 @@ def _translated() -> Iterator[None]:
         raise StepFailed(str(error)) from None
 
 
-def _method(ctx: StepContext, settings: PlannedDatabase, found: Inspection) -> str:
+def rehearse_database(
+    service: PlannedService, pair: DatabasePair
+) -> tuple[Inspection, str | None, list[str]]:
+    """For a dry run: what prepare would find (read-only), the method it would take (None:
+    refused) and what it would refuse."""
+    settings = service.database
+    if settings is None:
+        raise ValueError("not a database service with a 'database' block")
+    found = pair.inspect(settings.schemas)
+    try:
+        method: str | None = _method(service.max_downtime_seconds, settings, found)
+    except StepFailed as refused:
+        return found, None, [str(refused)]
+    return found, method, _problems(found, method or "logical")
+
+
+def _method(budget: int | None, settings: PlannedDatabase, found: Inspection) -> str:
     if settings.method == "logical" and not found.logical_source:
         raise StepFailed(f"method logical: the source cannot replicate: {found.why_not_logical}")
     if settings.method != "auto":
         return settings.method
     if found.logical_source:
         return "logical"
-    budget = ctx.max_downtime
     estimate = found.source_bytes / DUMP_RATE
     if budget is not None and estimate <= budget:
         return "dump"

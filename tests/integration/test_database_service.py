@@ -161,6 +161,11 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
     source, target, env = _seeded(clusters, "catalogue")
     freeze, stop, stopped = _freeze_hook(tmp_path)
     write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
+    rehearsed = run("apply", "plan.json", "--dry-run", "--detailed-exitcode", cwd=tmp_path, env=env)
+    assert rehearsed.returncode == 2, rehearsed.stdout + rehearsed.stderr  # changes to make
+    assert "catalogue-db: 4 tables" in rehearsed.stdout, rehearsed.stdout
+    assert "method logical" in rehearsed.stdout
+    assert _replication_left(source) == (0, 0, 0)  # a rehearsal creates nothing
     writer = Writer(source, stop, stopped)
     writer.start()
     wait_for(lambda: writer.transactions > 20)
@@ -234,6 +239,9 @@ def test_what_would_silently_break_is_refused_at_prepare_with_the_fix(
     )
     source, target, env = _seeded(clusters, "registry", breaking)
     write_plan(tmp_path, _inventory(tmp_path, {}), env=env)
+    rehearsed = run("apply", "plan.json", "--dry-run", cwd=tmp_path, env=env)
+    assert "prepare would refuse" in rehearsed.stdout, rehearsed.stdout
+    assert "public.consents" in rehearsed.stdout
     applied = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=300)
     assert applied.returncode == 1, applied.stdout + applied.stderr
     shown = run("status", "catalogue-db", cwd=tmp_path).stdout

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from migrate.ports import TargetStore
 
 
+DATA_STEPS = ("prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate")
+"""The steps of a kind that moves data (object stores, databases)."""
+
+
 @dataclass(frozen=True)
 class StepContext:
     """One step of one service, as the plan describes it: the executor's only input."""

@@ -36,6 +36,7 @@ from migrate.databases import (
 from migrate.errors import StorageError
 from migrate.executor.copy import Interrupted
 from migrate.kinds.base import (
+    DATA_STEPS,
     Action,
     KindRollback,
     KindSteps,
@@ -520,7 +521,7 @@ def _build(resources: StepResources) -> KindSteps:
 
 KIND = ServiceKind(
     names=("database",),
-    steps=("prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate"),
+    steps=DATA_STEPS,
     needs_data=False,
     takes_database=True,
     build=_build,

@@ -16,6 +16,7 @@ from migrate.executor.objects import ListingSummary
 from migrate.executor.retry import retrying
 from migrate.executor.verify import record_verification, verify_service
 from migrate.kinds.base import (
+    DATA_STEPS,
     Action,
     ApprovalNeeded,
     KindSteps,
@@ -342,7 +343,7 @@ def _build(resources: StepResources) -> KindSteps:
 
 KIND = ServiceKind(
     names=("object-store",),
-    steps=("prepare", "replicate", "verify", "freeze", "sync", "cutover", "validate"),
+    steps=DATA_STEPS,
     needs_data=True,
     build=_build,
     copy_steps=("replicate", "freeze", "sync"),

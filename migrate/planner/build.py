@@ -174,13 +174,7 @@ def _planned_database(service: ServiceConfig) -> PlannedDatabase | None:
     config = service.database
     if config is None:
         return None
-    return PlannedDatabase(
-        engine=config.engine,
-        source_url_env=config.source_url_env,
-        target_url_env=config.target_url_env,
-        method=config.method,
-        schemas=list(config.schemas),
-    )
+    return PlannedDatabase.model_validate(config.model_dump())
 
 
 def database_warnings(inventory: Inventory) -> list[str]:

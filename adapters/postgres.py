@@ -86,8 +86,11 @@ def check_url(url: str, what: str) -> dict[str, str]:
     """The URL's libpq parameters; TLS verification is required off loopback."""
     try:
         params = {k: str(v) for k, v in conninfo_to_dict(url).items() if v is not None}
-    except psycopg.ProgrammingError as error:
-        raise DatabaseError(f"{what}: not a valid libpq URL ({_first_line(error)})") from None
+    except psycopg.ProgrammingError:  # its message quotes the URL, password included
+        raise DatabaseError(
+            f"{what}: not a valid libpq URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            "?sslmode=verify-full)"
+        ) from None
     unknown = sorted(set(params) - set(LIBPQ_ENV))
     if unknown:
         raise DatabaseError(f"{what}: parameter {', '.join(unknown)} is not supported here")

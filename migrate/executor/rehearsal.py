@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from migrate.databases import DatabaseConnector
-from migrate.errors import StorageError
+from migrate.errors import MigrateError
 from migrate.ledger import LedgerReader
 from migrate.model import Plan, PlannedService
 from migrate.objectrules import object_problem
@@ -156,7 +156,7 @@ def _database(entry: ServiceRehearsal, planned: PlannedService, connect: Databas
     try:
         pair = connect(entry.name, planned.database)
         found, method, problems = rehearse_database(planned, pair)
-    except StorageError as error:
+    except MigrateError as error:  # a variable not set, a URL refused, no connection
         entry.database = True
         entry.blocked.append((entry.name, f"the databases cannot be inspected: {error}"))
         return

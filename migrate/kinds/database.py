@@ -33,7 +33,7 @@ from migrate.databases import (
     TableCheck,
     TableInfo,
 )
-from migrate.errors import StorageError
+from migrate.errors import MigrateError, StorageError
 from migrate.executor.copy import Interrupted
 from migrate.kinds.base import (
     DATA_STEPS,
@@ -103,7 +103,7 @@ class DatabaseSteps:
             raise StepFailed("no database connector in this run (a bug: please report it)")
         try:
             return settings, self.connect(ctx.name, settings)
-        except StorageError as error:
+        except MigrateError as error:  # a variable not set, a URL refused, no connection
             raise StepFailed(str(error)) from None
 
     def _progress(self, ctx: StepContext) -> dict[str, Any]:
@@ -365,7 +365,7 @@ class DatabaseRollback:
             raise StepFailed("no database connector in this run (a bug: please report it)")
         try:
             return self.connect(name, service.database)
-        except StorageError as error:
+        except MigrateError as error:
             raise StepFailed(str(error)) from None
 
     def before(self, name: str, service: PlannedService) -> str:

@@ -152,3 +152,43 @@ def test_a_database_service_of_the_old_form_only_runs_its_hooks(tmp_path: Path) 
     assert "no 'database' block" in steps.run("prepare")
     assert any("no 'database' block" in w for w in steps.plan.warnings)
     assert not pair.schema_copied
+
+
+def test_a_variable_not_set_fails_the_step_naming_it(tmp_path: Path) -> None:
+    from migrate.errors import InvalidInput
+
+    steps = Steps(tmp_path, _pair(KEYED))
+
+    def missing(service: str, settings: PlannedDatabase) -> DatabasePair:
+        raise InvalidInput(f"environment variable {settings.source_url_env} is not set")
+
+    steps.connect = missing  # type: ignore[method-assign]
+    with pytest.raises(StepFailed, match="environment variable S is not set"):
+        steps.run("prepare")
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("postgresql://u:hunter2@db.example.org/x", "give sslmode=verify-full"),
+        ("postgresql://u:hunter2@db.example.org/x?sslmode=require", "give sslmode=verify-full"),
+        ("postgresql://u:hunter2@127.0.0.1/x?service=other", "service is not supported"),
+        ("postgresql://u:hunter2@[not-a-host/x", "not a valid libpq URL"),
+    ],
+)
+def test_database_urls_are_checked_before_any_connection(url: str, refused: str) -> None:
+    from adapters.postgres import check_url
+    from migrate.errors import MigrateError
+
+    with pytest.raises(MigrateError) as error:
+        check_url(url, "source database")
+    assert refused in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+def test_a_verified_tls_url_and_loopback_urls_are_accepted() -> None:
+    from adapters.postgres import check_url
+
+    assert check_url("postgresql://u@db.example.org/x?sslmode=verify-full", "s")["host"]
+    assert check_url("postgresql://u@127.0.0.1:5432/x", "s")["port"] == "5432"
+    assert check_url("postgresql://u@localhost/x", "s")["dbname"] == "x"

@@ -10,11 +10,13 @@ loopback must use sslmode=verify-full.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import ipaddress
 import os
 import re
-import subprocess
+import shutil
+import subprocess  # nosec B404 - pg_dump and pg_restore, by full path, no shell
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,7 +43,7 @@ LIBPQ_ENV = {
     "port": "PGPORT",
     "dbname": "PGDATABASE",
     "user": "PGUSER",
-    "password": "PGPASSWORD",
+    "password": "PGPASSWORD",  # nosec B105 - the name of libpq's variable
     "sslmode": "PGSSLMODE",
     "sslrootcert": "PGSSLROOTCERT",
     "sslcert": "PGSSLCERT",
@@ -239,13 +241,10 @@ class PostgresPair:
 
     def _list_dump(self, dump: Path) -> str:
         """The table of contents of a dump (pg_restore -l reads the file, connects nowhere)."""
-        done = subprocess.run(
-            ["pg_restore", "--list", str(dump)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        try:
+            done = _client(["pg_restore", "--list", str(dump)], None, 600)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise DatabaseError(f"service '{self.service}': pg_restore --list: {error}") from None
         if done.returncode != 0:
             raise DatabaseError(
                 f"service '{self.service}': pg_restore --list: {done.stderr[-300:]}"
@@ -256,10 +255,7 @@ class PostgresPair:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update({LIBPQ_ENV[k]: v for k, v in params.items()})
         try:
-            # a fixed program; the password goes in its environment only
-            done = subprocess.run(
-                command, env=env, capture_output=True, text=True, check=False, timeout=3600
-            )
+            done = _client(command, env, 3600)  # the password in its environment only
         except (OSError, subprocess.TimeoutExpired) as error:
             raise DatabaseError(f"service '{self.service}': {command[0]}: {error}") from None
         if done.returncode != 0:
@@ -598,12 +594,33 @@ def connect_pair(service: str, source_url: str, target_url: str) -> PostgresPair
     return PostgresPair(service, source_url, target_url)
 
 
+def client_path(name: str) -> str:
+    """pg_dump or pg_restore of the newest PostgreSQL installed (Debian keeps each major
+    version's client in /usr/lib/postgresql/N/bin), else the one on PATH."""
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0,
+    )
+    path = found[-1] if found else shutil.which(name)
+    if path is None:
+        raise DatabaseError(f"{name} is not installed: install Debian's postgresql-client")
+    return path
+
+
+def _client(
+    command: list[str], env: dict[str, str] | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL client by its full path, arguments built here (never a shell)."""
+    program = [client_path(command[0]), *command[1:]]
+    return subprocess.run(  # nosec B603 - a fixed program, no shell, arguments built here
+        program, env=env, capture_output=True, text=True, check=False, timeout=timeout
+    )
+
+
 def client_version() -> int:
     try:
-        done = subprocess.run(
-            ["pg_dump", "--version"], capture_output=True, text=True, check=False, timeout=30
-        )
-    except OSError:
+        done = _client(["pg_dump", "--version"], None, 30)
+    except (OSError, DatabaseError, subprocess.TimeoutExpired):
         return 0
     match = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
     return int(match.group(1)) if match else 0

@@ -121,16 +121,15 @@ class DatabaseSteps:
     # steps -------------------------------------------------------------------------------
 
     def _prepare(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
-        with _translated():
-            found = pair.inspect(settings.schemas)
-            method = _method(ctx.max_downtime, settings, found)
-            problems = _problems(found, method)
-            if problems:
-                raise StepFailed("; ".join(problems))
-            # a dump restores the rows, then builds indexes and constraints on them (post-data):
-            # its foreign keys cannot refuse rows restored in parallel
-            sections = ("pre-data", "post-data") if method == "logical" else ("pre-data",)
-            schema = pair.copy_schema(settings.schemas, sections)
+        found = pair.inspect(settings.schemas)
+        method = _method(ctx.max_downtime, settings, found)
+        problems = _problems(found, method)
+        if problems:
+            raise StepFailed("; ".join(problems))
+        # a dump restores the rows, then builds indexes and constraints on them (post-data):
+        # its foreign keys cannot refuse rows restored in parallel
+        sections = ("pre-data", "post-data") if method == "logical" else ("pre-data",)
+        schema = pair.copy_schema(settings.schemas, sections)
         self._record(
             ctx,
             method=method,
@@ -157,32 +156,31 @@ class DatabaseSteps:
     def _replicate(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: the rows are copied during the write freeze (sync)"
-        with _translated():
-            tables = self._tables(pair, settings)
-            # the names go on record before they exist: a crash leaves nothing unnamed
-            self.ledger.audit(
-                [
-                    AuditEvent(
-                        "database.replication",
-                        ctx.name,
-                        project=ctx.service.project,
-                        detail={"service": ctx.name, **asdict(pair.resources)},
-                    )
-                ]
-            )
-            started = pair.start_replication(tables)
-            self._record(ctx, removed=[])
-            began = time.monotonic()
-            while True:
-                state = pair.copy_state()
-                self._record(ctx, tables_ready=state.tables_ready, rows=state.rows)
-                if state.tables_total and state.tables_ready == state.tables_total:
-                    break
-                if self.stop.is_set():
-                    raise Interrupted
-                time.sleep(0.2)
-            lag = pair.lag()
-            self._record(ctx, lag_bytes=lag.bytes, lag_seconds=lag.seconds)
+        tables = self._tables(pair, settings)
+        # the names go on record before they exist: a crash leaves nothing unnamed
+        self.ledger.audit(
+            [
+                AuditEvent(
+                    "database.replication",
+                    ctx.name,
+                    project=ctx.service.project,
+                    detail={"service": ctx.name, **asdict(pair.resources)},
+                )
+            ]
+        )
+        started = pair.start_replication(tables)
+        self._record(ctx, removed=[])
+        began = time.monotonic()
+        while True:
+            state = pair.copy_state()
+            self._record(ctx, tables_ready=state.tables_ready, rows=state.rows)
+            if state.tables_total and state.tables_ready == state.tables_total:
+                break
+            if self.stop.is_set():
+                raise Interrupted
+            time.sleep(0.2)
+        lag = pair.lag()
+        self._record(ctx, lag_bytes=lag.bytes, lag_seconds=lag.seconds)
         return (
             f"{started}; initial copy of {state.tables_total} tables ({state.rows:,} rows) in "
             f"{time.monotonic() - began:.1f} s; lag {format_bytes(lag.bytes)}"
@@ -191,9 +189,8 @@ class DatabaseSteps:
     def _verify(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: the tables are compared after the copy, under the freeze (sync)"
-        with _translated():
-            self._schema_unchanged(pair, settings)
-            checks = self._compare_online(ctx, pair, settings, reverse=False)
+        self._schema_unchanged(pair, settings)
+        checks = self._compare_online(ctx, pair, settings, reverse=False)
         changing = [c.table for c in checks if not c.equal]
         rows = sum(c.target_rows for c in checks)
         if changing:
@@ -209,30 +206,28 @@ class DatabaseSteps:
     ) -> str:
         if self._progress(ctx).get("method") == "dump":
             return "method dump: nothing to catch up before the freeze"
-        with _translated():
-            self._schema_unchanged(pair, settings)
-            lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set)
+        self._schema_unchanged(pair, settings)
+        lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set)
         self._record(ctx, **_caught_up(lag))
         return f"caught up before the freeze (lag {format_bytes(lag.bytes)})"
 
     def _sync(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         began = time.monotonic()
         method = self._progress(ctx).get("method")
-        with _translated():
-            self._schema_unchanged(pair, settings)
-            if method == "dump":
-                copied = pair.dump_restore(settings.schemas, DUMP_JOBS)
-            else:
-                budget = float(ctx.max_downtime or CATCH_UP_SECONDS)
-                lag = pair.wait_caught_up(budget, self.stop.is_set)
-                if lag.seconds is None:
-                    raise StepFailed(
-                        f"the target did not catch up within {budget:.0f} s "
-                        f"({format_bytes(lag.bytes)} behind): the writers may not be stopped"
-                    )
-                copied = f"every change in ({lag.seconds:.1f} s)"
-            sequences = pair.copy_sequences(settings.schemas)
-            checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
+        self._schema_unchanged(pair, settings)
+        if method == "dump":
+            copied = pair.dump_restore(settings.schemas, DUMP_JOBS)
+        else:
+            budget = float(ctx.max_downtime or CATCH_UP_SECONDS)
+            lag = pair.wait_caught_up(budget, self.stop.is_set)
+            if lag.seconds is None:
+                raise StepFailed(
+                    f"the target did not catch up within {budget:.0f} s "
+                    f"({format_bytes(lag.bytes)} behind): the writers may not be stopped"
+                )
+            copied = f"every change in ({lag.seconds:.1f} s)"
+        sequences = pair.copy_sequences(settings.schemas)
+        checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
         self._record_checks(ctx, checks)
         different = [c for c in checks if not c.equal]
         if different:
@@ -249,19 +244,16 @@ class DatabaseSteps:
     def _cutover(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if not self._progress(ctx).get("can_reverse"):
             return "no reverse replication (see prepare): a rollback would lose target writes"
-        with _translated():
-            done = pair.reverse()
+        done = pair.reverse()
         self._record(ctx, reversed=True, lag_bytes=0)
         return done
 
     def _validate(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
         if not self._progress(ctx).get("reversed"):  # no replication: one comparison
-            with _translated():
-                checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
+            checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
             self._record_checks(ctx, checks)
         else:
-            with _translated():
-                checks = self._compare_online(ctx, pair, settings, reverse=True)
+            checks = self._compare_online(ctx, pair, settings, reverse=True)
         different = [c for c in checks if not c.equal]
         if different:
             raise StepFailed(

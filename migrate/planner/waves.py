@@ -96,7 +96,11 @@ class _Packer:
         last = max(pins.values(), default=-1)
         for index in range(last + 1):
             self._open(WaveBuilder(pilot=index == 0 and pilot))
-        for unit_id, index in sorted(pins.items(), key=lambda item: (item[1], item[0])):
+        # Units that fit are reserved first: an oversized one must stand alone, so it gives
+        # way to the others of its wave rather than pushing them all out.
+        for unit_id, index in sorted(
+            pins.items(), key=lambda item: (self._oversized(self.units[item[0]]), *item[::-1])
+        ):
             unit, wave = self.units[unit_id], self.waves[index]
             if self._oversized(unit) and not wave.services:
                 wave.alone = True
@@ -121,7 +125,9 @@ class _Packer:
             self.waves[index].units.append(unit_id)
             self.wave_of[unit_id] = index
             return True
-        self.waves[index].count(unit, -1)
+        wave = self.waves[index]
+        wave.count(unit, -1)
+        wave.alone = wave.alone and wave.services > 0  # an oversized unit leaves no mark
         self._next_open[index] = index  # room again
         names = ", ".join(n for p in sorted(late) for n in self.units[p].services)
         self.warnings.append(

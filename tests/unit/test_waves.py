@@ -135,3 +135,26 @@ def test_same_inventory_same_plan() -> None:
     first = plan_for(make_inventory(specs, max_services=2))
     second = plan_for(make_inventory(list(reversed(specs)), max_services=2))
     assert first.model_dump(exclude={"created_at"}) == second.model_dump(exclude={"created_at"})
+
+
+def test_an_oversized_service_gives_way_to_the_others_recorded_in_its_wave() -> None:
+    """Found by the property test: an oversized service and its dependency recorded in one
+    wave. The oversized one is placed anew; the wave it leaves takes other services again and
+    is not marked as standing alone."""
+    gib = 1024**3
+    specs = [
+        service("svc-000", criticality="critical"),
+        service("svc-030", ["svc-000"], criticality="critical", size=11 * gib),
+        service("svc-040"),
+        service("svc-041"),
+    ]
+    inventory = make_inventory(specs, max_services=2, max_bytes=10 * gib)
+    plan = plan_for(inventory, {"svc-000": 3, "svc-030": 3})
+    assert_continuity(inventory, plan)
+    assert plan.services["svc-000"].wave == 1
+    assert [w.services for w in plan.waves if w.alone] == [["svc-030"]]
+    moved = [w for w in plan.warnings if "placed anew" in w]
+    assert moved == [
+        "svc-030 cannot stay in the wave it was applied in: with it, that wave would exceed "
+        "the policy limits. It is placed anew"
+    ]

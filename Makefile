@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# pytest-xdist processes: most tests wait on servers and subprocesses, not on a core
+TEST_WORKERS ?= 2
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := .demo
 
@@ -74,7 +76,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup browser postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test: lint typecheck unit
 

@@ -15,6 +15,12 @@ from tools import emulators
 if TYPE_CHECKING:
     from tools.postgres import Postgres
 
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # A worker of `pytest -n` is given COLUMNS=80 and LINES=24; the commands the tests run
+    # would wrap their sentences there, unlike in a plain run. The environment is made the same.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[emulators.Servers]:

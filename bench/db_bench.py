@@ -39,6 +39,7 @@ import psycopg  # noqa: E402
 from report import replace_section  # noqa: E402
 
 from adapters.postgres import PostgresPair  # noqa: E402
+from migrate.kinds.database import CHUNK_ROWS  # noqa: E402
 from tools import postgres  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "db_bench.json"
@@ -137,21 +138,29 @@ def _freeze(
 ) -> dict[str, Any]:
     writer = Writer(source, rate, rows)
     writer.start()
-    time.sleep(seconds)
+    time.sleep(seconds / 2)
+    online = time.monotonic()  # the verify step: every table compared while writers write
+    pair.wait_caught_up(600, lambda: False)
+    for table in pair.inspect([]).tables:
+        pair.compare(table, CHUNK_ROWS)
+    online_seconds = time.monotonic() - online
+    time.sleep(max(0.0, seconds / 2 - online_seconds))
     writer.stop.set()  # the freeze hook: the writers stop
     writer.join()
-    reached = writer.done / seconds
+    reached = writer.done / max(seconds, online_seconds + seconds / 2)
     began = time.monotonic()
     lag_before = pair.lag().bytes
     caught = pair.wait_caught_up(600, lambda: False)
     caught_at = time.monotonic() - began
     sequences = pair.copy_sequences([])
     compared_from = time.monotonic()
-    checks = [pair.compare(t, 50_000) for t in pair.inspect([]).tables]
+    checks = [pair.compare(t, CHUNK_ROWS) for t in pair.inspect([]).tables]
     total = time.monotonic() - began
     assert all(c.equal for c in checks), [c for c in checks if not c.equal]
     return {
         "writer_transactions": writer.done,
+        "online_verify_seconds": round(online_seconds, 2),
+        "chunk_rows": CHUNK_ROWS,
         "writer_rate": round(reached, 1),
         "lag_bytes_at_freeze": lag_before,
         "catch_up_seconds": round(caught_at, 2),

@@ -429,9 +429,10 @@ class PostgresPair:
 
     # checks ------------------------------------------------------------------------------
 
-    def compare(self, table: TableInfo, chunk_rows: int) -> TableCheck:
-        """Both sides at once (one thread each), range by range of the source's keys; by the
-        columns' own hashes where both servers can, else by the rows' text."""
+    def compare(self, table: TableInfo, chunk_rows: int | None) -> TableCheck:
+        """Both sides at once (one thread each), range by range of the source's keys (None:
+        the whole table in one pass, a sequential scan); by the columns' own hashes where both
+        servers can, else by the rows' text."""
         with (
             self._connect("source") as source,
             self._connect("target") as target,
@@ -741,10 +742,10 @@ def _compare(
     target: psycopg.Connection[Any],
     pool: ThreadPoolExecutor,
     table: TableInfo,
-    chunk_rows: int,
+    chunk_rows: int | None,
     digest: sql.Composable,
 ) -> TableCheck:
-    if not table.key:
+    if not table.key or chunk_rows is None:
         a, b = pool.map(lambda side: _whole_digest(side, table, digest), (source, target))
         return TableCheck(table.qualified, a[0], b[0], a[1], b[1])
     counts = [0, 0]
@@ -829,7 +830,8 @@ def _range_digest(
 def _whole_digest(
     connection: psycopg.Connection[Any], table: TableInfo, digest: sql.Composable
 ) -> tuple[int, str]:
-    """A table with no key: its rows as a multiset (a sum, so duplicates count)."""
+    """A whole table in one pass: the sum is over its rows as a multiset (without a key,
+    duplicates count), so equal sums mean the same rows whatever their order."""
     query = sql.SQL("SELECT count(*), {} FROM {} AS t").format(
         digest, sql.Identifier(table.schema, table.name)
     )

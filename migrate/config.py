@@ -148,6 +148,10 @@ class DatabaseConfig(_Frozen):
     target_url_env: EnvName
     method: Literal["logical", "dump", "auto"] = "auto"
     schemas: list[SchemaName] = Field(default_factory=list)
+    size_estimate: Size | None = None
+    """The database's size (``pg_database_size``): the plan's estimate of a dump's duration."""
+    dump_rate: Rate | None = None
+    """Bytes per second a dump and restore reached in a rehearsal (the sync step says it)."""
 
 
 class DataConfig(_Frozen):
@@ -245,6 +249,8 @@ class ServiceConfig(_Frozen):
 
     @property
     def size_estimate(self) -> int:
+        if self.database is not None:
+            return self.database.size_estimate or 0
         return self.data.size_estimate if self.data is not None else 0
 
 

@@ -10,6 +10,36 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from migrate.model import PlannedDatabase
+from migrate.units import format_bytes, format_duration
+
+DUMP_RATE = 16 * 1024**2
+"""Bytes per second a dump and restore is assumed to reach until a rehearsal measured it: a
+low figure, measured with `pg_dump -Fc | pg_restore` on a 2-core machine (docs/benchmarks.md);
+an estimate too high would promise a freeze shorter than it is."""
+
+
+def dump_seconds(size: int, rate: int | None) -> float:
+    """The time a dump and restore of ``size`` bytes takes at ``rate`` (None: ``DUMP_RATE``)."""
+    return size / (rate or DUMP_RATE)
+
+
+def dump_overrun(size: int | None, rate: int | None, budget: int | None) -> str | None:
+    """Why a dump of ``size`` bytes cannot fit a freeze of ``budget`` seconds (None: it fits,
+    or a figure is unknown)."""
+    if size is None or budget is None:
+        return None
+    seconds = dump_seconds(size, rate)
+    if seconds <= budget:
+        return None
+    how = (
+        f"at the {format_bytes(rate)}/s measured in a rehearsal"
+        if rate
+        else f"at {format_bytes(DUMP_RATE)}/s, assumed until a rehearsal measures it"
+    )
+    return (
+        f"a dump and restore of {format_bytes(size)} takes about {format_duration(seconds)} "
+        f"({how}), over its max_downtime of {format_duration(budget)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -133,8 +163,10 @@ class DatabasePair(Protocol):
         the publisher committed before the call; ``seconds`` is None when it timed out."""
         ...
 
-    def compare(self, table: TableInfo, chunk_rows: int) -> TableCheck:
-        """Row counts and a digest of the rows in key order, on both sides, by key ranges."""
+    def compare(self, table: TableInfo, chunk_rows: int | None) -> TableCheck:
+        """Row counts and a digest of the rows, on both sides: by ranges of ``chunk_rows`` keys
+        (short queries, no snapshot held long while writers write), or with None in one pass
+        over each table (the fastest, for a database whose writes are frozen)."""
         ...
 
     def copy_sequences(self, schemas: Sequence[str], reverse: bool = False) -> int:

@@ -43,6 +43,11 @@ class PlannedDatabase(_Frozen):
     method: Literal["logical", "dump", "auto"] = "auto"
     schemas: list[str] = Field(default_factory=list)
     """Empty: every schema that is not the system's."""
+    size_estimate: int | None = None
+    dump_rate: int | None = None
+    """Bytes per second of a dump and restore measured in a rehearsal (None: assumed)."""
+    dump_seconds_estimate: int | None = None
+    """A dump and restore of ``size_estimate`` at that rate, made at plan time."""
 
 
 class PlannedService(_Frozen):

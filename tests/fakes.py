@@ -380,7 +380,7 @@ class FakeDatabasePair:
         self._catch_up()
         return Lag(0, 0.1)
 
-    def compare(self, table: TableInfo, chunk_rows: int) -> TableCheck:
+    def compare(self, table: TableInfo, chunk_rows: int | None) -> TableCheck:
         a, b = self.source.get(table.qualified, []), self.target.get(table.qualified, [])
         return TableCheck(table.qualified, len(a), len(b), repr(sorted(map(repr, a))),
                           repr(sorted(map(repr, b))))  # fmt: skip

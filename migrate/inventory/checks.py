@@ -11,6 +11,7 @@ from typing import Any
 
 from migrate.audit import HMAC_KEY_ENV
 from migrate.config import Inventory
+from migrate.databases import dump_overrun
 from migrate.endpoints import EndpointRefused, parse_endpoint, shown
 from migrate.inventory.yamlsrc import Path
 from migrate.naming import azure_container_problem, bucket_problem, derive_bucket
@@ -130,6 +131,7 @@ def model_checks(inventory: Inventory) -> Iterator[Finding]:
     yield from _endpoint_form(inventory)
     yield from _preset_findings(inventory)
     yield from _hooks_env_findings(inventory)
+    yield from _dump_findings(inventory)
 
 
 def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
@@ -213,4 +215,20 @@ def _hooks_env_findings(inventory: Inventory) -> Iterator[Finding]:
                 (*where, position),
                 f"'{name}' cannot be passed to hooks: {why}. A hook gets only what it needs: "
                 "take it out of hooks_env and give the hook its own credentials",
+            )
+
+
+def _dump_findings(inventory: Inventory) -> Iterator[Finding]:
+    """``method: dump`` copies the rows during the freeze: refused where the plan's estimate
+    cannot fit ``max_downtime``."""
+    for index, service in enumerate(inventory.services):
+        config = service.database
+        if config is None or config.method != "dump":
+            continue
+        late = dump_overrun(config.size_estimate, config.dump_rate, service.max_downtime)
+        if late:
+            yield (
+                ("services", index, "database", "method"),
+                f"{late}. Use method logical (or auto), raise max_downtime, or "
+                "rehearse and set database.dump_rate to the rate the sync step measured",
             )

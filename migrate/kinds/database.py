@@ -32,6 +32,7 @@ from migrate.databases import (
     Lag,
     TableCheck,
     TableInfo,
+    dump_overrun,
 )
 from migrate.errors import MigrateError, StorageError
 from migrate.executor.copy import Interrupted
@@ -55,8 +56,6 @@ CHUNK_ROWS = 1_000_000
 CATCH_UP_SECONDS = 300.0
 ONLINE_ROUNDS = 3
 DUMP_JOBS = 2
-DUMP_RATE = 50 * 1024**2
-"""Bytes per second a dump and restore is assumed to reach when the plan chose ``auto``."""
 
 
 class DatabaseSteps:
@@ -216,7 +215,7 @@ class DatabaseSteps:
         method = self._progress(ctx).get("method")
         self._schema_unchanged(pair, settings)
         if method == "dump":
-            copied = pair.dump_restore(settings.schemas, DUMP_JOBS)
+            copied = self._dump(ctx, settings, pair)
         else:
             budget = float(ctx.max_downtime or CATCH_UP_SECONDS)
             lag = pair.wait_caught_up(budget, self.stop.is_set)
@@ -227,7 +226,8 @@ class DatabaseSteps:
                 )
             copied = f"every change in ({lag.seconds:.1f} s)"
         sequences = pair.copy_sequences(settings.schemas)
-        checks = [pair.compare(t, CHUNK_ROWS) for t in self._tables(pair, settings)]
+        # frozen: one pass over each table, the fastest (no writer waits on a long snapshot)
+        checks = [pair.compare(t, None) for t in self._tables(pair, settings)]
         self._record_checks(ctx, checks)
         different = [c for c in checks if not c.equal]
         if different:
@@ -239,6 +239,25 @@ class DatabaseSteps:
         return (
             f"{copied}; {sequences} sequences copied; every table equal ({len(checks)} tables, "
             f"{rows:,} rows); {time.monotonic() - began:.1f} s"
+        )
+
+    def _dump(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
+        """The rows by pg_dump | pg_restore, timed: the rate a later plan can be given."""
+        began = time.monotonic()
+        copied = pair.dump_restore(settings.schemas, DUMP_JOBS)
+        seconds = max(time.monotonic() - began, 0.001)
+        size = int(self._progress(ctx).get("source_bytes") or 0)
+        rate = int(size / seconds)
+        self._record(ctx, dump_seconds=round(seconds, 3), dump_rate=rate)
+        planned = (
+            f"; the plan estimated {settings.dump_seconds_estimate} s"
+            if settings.dump_seconds_estimate is not None
+            else ""
+        )
+        return (
+            f"{copied} in {seconds:.1f} s ({format_bytes(rate)}/s for "
+            f"{format_bytes(size)}{planned}; database.dump_rate: {format_bytes(rate)}/s plans "
+            "with this rate)"
         )
 
     def _cutover(self, ctx: StepContext, settings: PlannedDatabase, pair: DatabasePair) -> str:
@@ -444,14 +463,12 @@ def _method(budget: int | None, settings: PlannedDatabase, found: Inspection) ->
         return settings.method
     if found.logical_source:
         return "logical"
-    estimate = found.source_bytes / DUMP_RATE
-    if budget is not None and estimate <= budget:
+    late = dump_overrun(found.source_bytes, settings.dump_rate, budget)
+    if budget is not None and late is None:
         return "dump"
     raise StepFailed(
-        f"method auto: the source cannot replicate ({found.why_not_logical}), and a dump of "
-        f"{format_bytes(found.source_bytes)} takes about {estimate:.0f} s, over max_downtime "
-        f"({budget} s)"
-        if budget is not None
+        f"method auto: the source cannot replicate ({found.why_not_logical}), and {late}"
+        if late is not None
         else f"method auto: the source cannot replicate ({found.why_not_logical}); set "
         "max_downtime to allow a dump during the freeze, or method: dump"
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from migrate import __version__
 from migrate.config import Inventory, ServiceConfig
+from migrate.databases import dump_overrun, dump_seconds
 from migrate.inventory.collector import paused_collector
 from migrate.inventory.loader import LoadedInventory
 from migrate.model import (
@@ -174,17 +175,36 @@ def _planned_database(service: ServiceConfig) -> PlannedDatabase | None:
     config = service.database
     if config is None:
         return None
-    return PlannedDatabase.model_validate(config.model_dump())
+    estimate = (
+        math.ceil(dump_seconds(config.size_estimate, config.dump_rate))
+        if config.size_estimate is not None
+        else None
+    )
+    return PlannedDatabase.model_validate(
+        {**config.model_dump(), "dump_seconds_estimate": estimate}
+    )
 
 
 def database_warnings(inventory: Inventory) -> list[str]:
-    """A database service with no ``database`` block moves no row: say so at plan time."""
-    return [
-        f"service '{service.name}' (database) has no 'database' block: only its hooks run "
-        "and no row is moved; give engine, source_url_env and target_url_env to migrate it"
-        for service in inventory.services
-        if service.kind == "database" and service.database is None
-    ]
+    """A database service with no ``database`` block moves no row; one whose dump would not
+    fit its freeze depends on logical replication: say so at plan time."""
+    warnings = []
+    for service in inventory.services:
+        config = service.database
+        if service.kind == "database" and config is None:
+            warnings.append(
+                f"service '{service.name}' (database) has no 'database' block: only its hooks "
+                "run and no row is moved; give engine, source_url_env and target_url_env to "
+                "migrate it"
+            )
+        elif config is not None and config.method == "auto":
+            late = dump_overrun(config.size_estimate, config.dump_rate, service.max_downtime)
+            if late:
+                warnings.append(
+                    f"service '{service.name}': {late}, so method auto needs logical "
+                    "replication; prepare refuses if the source cannot replicate"
+                )
+    return warnings
 
 
 def _tags(service: ServiceConfig) -> dict[str, str]:

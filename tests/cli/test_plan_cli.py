@@ -217,3 +217,58 @@ def test_planning_makes_no_ledger_and_status_says_nothing_is_applied(
     assert '"services": {}' in shown.output
     assert "nothing has been applied" in shown.output  # said on stderr (mixed in by the runner)
     assert not (tmp_path / "state").exists()  # status only reads
+
+
+def _with_database(method: str, size: str, rate: str | None = None) -> dict[str, object]:
+    data = inventory()
+    database = {
+        "engine": "postgresql",
+        "source_url_env": "CAT_SOURCE_URL",
+        "target_url_env": "CAT_TARGET_URL",
+        "method": method,
+        "size_estimate": size,
+        **({"dump_rate": rate} if rate else {}),
+    }
+    data["services"] = [
+        *data["services"],
+        {"name": "catalogue-db", "kind": "database", "max_downtime": "5m", "database": database},
+    ]
+    return data
+
+
+def test_a_dump_that_cannot_fit_the_freeze_is_refused_at_plan_time(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(dump(_with_database("dump", "100GiB")))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", str(bad), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    line = next(
+        n for n, text in enumerate(bad.read_text().splitlines(), 1) if "method: dump" in text
+    )
+    assert f"{bad}:{line}: service 'catalogue-db': database.method: a dump" in result.output
+    assert "a dump and restore of 100 GiB takes about" in result.output
+    assert "assumed until a rehearsal measures it" in result.output
+    assert "over its max_downtime of 5 min" in result.output
+    assert not out.exists()
+
+
+def test_a_rehearsed_dump_rate_makes_the_dump_fit_and_auto_warns_when_it_would_not(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_bytes(dump(_with_database("dump", "100GiB", "1GiB/s")))
+    out = tmp_path / "plan.json"
+    result = runner.invoke(app, ["plan", str(good), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    planned = planfile.loads(out.read_text(), str(out)).services["catalogue-db"]
+    assert planned.database is not None
+    assert planned.database.dump_seconds_estimate == 100
+    assert planned.estimated_bytes == 100 * 1024**3  # counted in its wave's bytes
+
+    auto = tmp_path / "auto.yaml"
+    auto.write_bytes(dump(_with_database("auto", "100GiB")))
+    result = runner.invoke(app, ["plan", str(auto), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "so method auto needs logical replication" in " ".join(result.output.split())

@@ -105,13 +105,18 @@ def test_auto_falls_back_to_a_dump_that_fits_the_budget_or_refuses(tmp_path: Pat
     assert "method dump" in steps.run("prepare")
     assert "during the write freeze" in steps.run("replicate")
     assert "pg_dump" not in small.calls
-    assert "every table equal" in steps.run("sync")
+    synced = steps.run("sync")
+    assert "every table equal" in synced
+    assert "database.dump_rate: " in synced  # the rate measured, to plan the next run with
     assert small.calls[:1] == ["dump"]
+    progress = steps.store.database_progress("catalogue-db") or {}
+    assert progress["dump_seconds"] > 0
+    assert progress["dump_rate"] > 0
 
     large = _pair(KEYED)
     large.inspection_overrides = {**cannot, "source_bytes": 500 * 1024**3}
     (tmp_path / "other").mkdir()
-    with pytest.raises(StepFailed, match="over max_downtime"):
+    with pytest.raises(StepFailed, match="over its max_downtime"):
         Steps(tmp_path / "other", large).run("prepare")
 
 

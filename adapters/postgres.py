@@ -221,6 +221,7 @@ class PostgresPair:
                 can_reverse=reverse,
                 why_not_reverse=why_reverse,
                 source_bytes=int(size[0]) if size else 0,
+                dump_room=shutil.disk_usage(tempfile.gettempdir()).free,
             )
 
     def copy_schema(
@@ -574,7 +575,7 @@ class PostgresPair:
             self._run_client(
                 ["pg_dump", "--section=data", "--section=post-data", "--no-owner",
                  "--no-privileges", "--no-publications", "--no-subscriptions", "-Fd", "-j",
-                 str(jobs), "-f", str(dump), *names],
+                 str(jobs), "--compress=0", "-f", str(dump), *names],
                 self._source_params,
             )  # fmt: skip
             self._run_client(
@@ -583,7 +584,8 @@ class PostgresPair:
                 self._target_params,
             )  # fmt: skip
         return (
-            f"rows copied by pg_dump -Fd -j {jobs} | pg_restore -j {jobs}, then the indexes and "
+            f"rows copied by pg_dump -Fd -j {jobs} (uncompressed) | pg_restore -j {jobs}, then the "
+            "indexes and "
             "constraints (post-data) built on them"
         )
 

@@ -86,6 +86,8 @@ class Inspection:
     """The source may subscribe to the target (a rollback after cutover then loses nothing)."""
     why_not_reverse: str | None = None
     source_bytes: int = 0
+    dump_room: int | None = None
+    """Free bytes where a dump would be written (None: unknown)."""
 
 
 @dataclass(frozen=True)

@@ -486,6 +486,12 @@ def _problems(found: Inspection, method: str) -> list[str]:
         problems.append(
             "extensions the target cannot install: " + ", ".join(found.missing_extensions)
         )
+    if method == "dump" and found.dump_room is not None and found.dump_room < found.source_bytes:
+        problems.append(
+            f"the dump is written uncompressed to the temporary folder (about "
+            f"{format_bytes(found.source_bytes)}), which has {format_bytes(found.dump_room)} "
+            "free: set TMPDIR to a folder with room"
+        )
     if found.large_objects and method == "logical":
         problems.append(
             f"{found.large_objects} large objects (pg_largeobject) are not replicated: store "

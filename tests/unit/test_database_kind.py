@@ -120,6 +120,17 @@ def test_auto_falls_back_to_a_dump_that_fits_the_budget_or_refuses(tmp_path: Pat
         Steps(tmp_path / "other", large).run("prepare")
 
 
+def test_a_dump_without_room_in_the_temporary_folder_is_refused_at_prepare(
+    tmp_path: Path,
+) -> None:
+    pair = _pair(KEYED)
+    pair.inspection_overrides = {"source_bytes": 10 * 1024**2, "dump_room": 1024**2}
+    with pytest.raises(StepFailed, match="set TMPDIR to a folder with room") as refused:
+        Steps(tmp_path, pair, database={**_service()["database"], "method": "dump"}).run("prepare")
+    assert "10 MiB" in str(refused.value)
+    assert not pair.schema_copied
+
+
 def test_verify_names_a_table_still_changing_and_sync_fails_on_it(tmp_path: Path) -> None:
     pair = _pair(KEYED, FULL)
     steps = Steps(tmp_path, pair)

@@ -290,7 +290,7 @@ machine's two cores; on servers of their own each side's share would run in para
 The tool's dump method writes its dump uncompressed (pg_dump's default compression made it
 3.6 times slower here for 1 GiB: 61.6 s against 6.9 s for the dump alone, for a dump half the
 size; prepare checks that the temporary folder has room). A dump's duration is estimated,
-until a rehearsal measures it, at {r.get("assumed_dump_mib_per_s", 16)} MiB/s, below what both
+until a rehearsal measures it, at {r.get("assumed_dump_mib_per_s", 12)} MiB/s, below what both
 dump rows above reached here: an estimate must not promise a freeze shorter than the real one.
 On the initial copy:
 `pg_dump -Fc` compresses what it writes and pg_restore builds the indexes after the rows,

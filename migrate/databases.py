@@ -12,10 +12,11 @@ from typing import Protocol
 from migrate.model import PlannedDatabase
 from migrate.units import format_bytes, format_duration
 
-DUMP_RATE = 16 * 1024**2
+DUMP_RATE = 12 * 1024**2
 """Bytes per second a dump and restore is assumed to reach until a rehearsal measured it: a
-low figure, measured with `pg_dump -Fc | pg_restore` on a 2-core machine (docs/benchmarks.md);
-an estimate too high would promise a freeze shorter than it is."""
+low figure, below both the tool's dump method (50 MiB/s) and a plain `pg_dump -Fc | pg_restore`
+(15 to 19 MiB/s) of 1 GiB on a 2-core machine (docs/benchmarks.md); an estimate too high would
+promise a freeze shorter than it is."""
 
 
 def dump_seconds(size: int, rate: int | None) -> float:

@@ -301,6 +301,14 @@ def signals(stop: threading.Event, console: Any) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _database_cells(progress: dict[str, Any] | None) -> tuple[str, str, str]:
+    """A database service's tables and rows, as status shows them (else dashes)."""
+    if not progress:
+        return "-", "-", "-"
+    tables = f"{progress.get('tables_ready', 0)}/{progress.get('tables_total', 0)} tables"
+    return tables, "-", f"{int(progress.get('rows') or 0):,} rows"
+
+
 def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -319,13 +327,18 @@ def _render_result(console: Any, result: ApplyResult, store: Any) -> None:
         if service is None:
             continue
         counts = result.counts.get(name)
+        objects, failed, size = (
+            (f"{counts.done}/{counts.total}", str(counts.failed), format_bytes(counts.bytes_done))
+            if counts
+            else _database_cells(store.database_progress(name))
+        )
         table.add_row(
             Text(name),
             Text(service.state),
             Text(service.step or "-"),
-            f"{counts.done}/{counts.total}" if counts else "-",
-            str(counts.failed) if counts else "-",
-            format_bytes(counts.bytes_done) if counts else "-",
+            objects,
+            failed,
+            size,
             Text((service.message or "").splitlines()[0] if service.message else ""),
         )
     console.print(table)

@@ -248,7 +248,8 @@ class DatabaseSteps:
         seconds = max(time.monotonic() - began, 0.001)
         size = int(self._progress(ctx).get("source_bytes") or 0)
         rate = int(size / seconds)
-        self._record(ctx, dump_seconds=round(seconds, 3), dump_rate=rate)
+        total = int(self._progress(ctx).get("tables_total") or 0)
+        self._record(ctx, dump_seconds=round(seconds, 3), dump_rate=rate, tables_ready=total)
         planned = (
             f"; the plan estimated {settings.dump_seconds_estimate} s"
             if settings.dump_seconds_estimate is not None

@@ -188,6 +188,7 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
     before = _rows(source)
     assert _rows(target) == before  # every table and every sequence
 
+    assert "6/6 tables" in applied.stdout  # the apply summary, as status
     status = json.loads(run("status", "--format", "json", cwd=tmp_path).stdout)
     service = status["services"]["catalogue-db"]
     assert service["state"] == "done"
@@ -369,6 +370,10 @@ def test_the_dump_method_copies_under_the_freeze_and_checks_every_table(
     assert "method dump" in shown, shown
     assert "pg_dump -Fd -j 2" in shown, shown
     assert "a rollback after cutover would lose the writes made at the target" in shown, shown
+    assert "database.dump_rate: " in shown, shown  # the rate measured, for the next plan
+    assert "6/6 tables" in applied.stdout  # the apply summary says what status says
+    service = json.loads(run("status", "--format", "json", cwd=tmp_path).stdout)["services"]
+    assert (service["dumped-db"]["objects_done"], service["dumped-db"]["objects_total"]) == (6, 6)
     for url in (source, target):
         assert _replication_left(url) == (0, 0, 0)
 

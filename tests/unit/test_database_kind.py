@@ -112,6 +112,7 @@ def test_auto_falls_back_to_a_dump_that_fits_the_budget_or_refuses(tmp_path: Pat
     progress = steps.store.database_progress("catalogue-db") or {}
     assert progress["dump_seconds"] > 0
     assert progress["dump_rate"] > 0
+    assert progress["tables_ready"] == progress["tables_total"] == 1  # status: 1/1 tables
 
     large = _pair(KEYED)
     large.inspection_overrides = {**cannot, "source_bytes": 500 * 1024**3}

@@ -146,11 +146,37 @@ def state_url(option: str | None) -> str:
 
 def confirm_or_stop(question: str, yes: bool) -> None:
     """On a terminal, ask before changing anything (``--yes`` does not ask); a "no" exits 1.
-    Without a terminal (a script, CI), the command's own flags are the consent."""
+    Without a terminal (a script, CI), the command's own flags are the consent, unless an
+    answer is already waiting on standard input (``echo n | migrate rollback ...``): anything
+    but y or yes is a "no"."""
     import sys
 
-    if not yes and sys.stdin.isatty() and not typer.confirm(question):
+    if yes:
+        return
+    if sys.stdin.isatty():
+        if not typer.confirm(question):
+            raise typer.Exit(int(ExitCode.FAILED))
+        return
+    answer = _waiting_answer()
+    if answer is not None and answer.strip().lower() not in ("y", "yes"):
+        stderr_console().print(f"{question} {answer.strip()!r}: stopped, nothing was changed")
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _waiting_answer() -> str | None:
+    """A line already written to a piped standard input (None: none waiting, or at its end;
+    an open pipe with nothing in it is never waited on)."""
+    import select
+    import sys
+
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+    except (OSError, ValueError):  # no file descriptor (closed, or replaced)
+        return None
+    if not ready:
+        return None
+    line = sys.stdin.readline()
+    return line if line.strip() else None
 
 
 def print_differences(console: Console, service: str, differences: Any, limit: int) -> None:

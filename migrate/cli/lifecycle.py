@@ -303,6 +303,7 @@ def decommission_cmd(
     from migrate.cli.wiring import (
         build_source,
         build_target,
+        database_connector,
         holder_alive,
         open_store,
         secrets_environment,
@@ -336,6 +337,7 @@ def decommission_cmd(
                 lock=lock,
                 holder_alive=holder_alive,
                 confirm=lambda preview: _confirm(preview, yes),
+                databases=database_connector(env),
             )
         finally:
             store.close()

@@ -21,6 +21,7 @@ from migrate.executor.verify import (
     record_verification,
     verify_service,
 )
+from migrate.kinds import kind
 from migrate.kinds.base import StepFailed
 from migrate.ledger import LockInfo
 from migrate.ports import SourceStore, TargetStore
@@ -237,6 +238,7 @@ def decommission(
     lock: LockInfo,
     holder_alive: Callable[[LockInfo], bool | None],
     confirm: Callable[[str], None] | None = None,
+    databases: DatabaseConnector | None = None,
 ) -> DecommissionResult:
     """Retire the source side, irreversibly: under the state lock, the service is verified
     again (hash level or deeper, every object HEADed, the target against the current source
@@ -256,6 +258,7 @@ def decommission(
     store.acquire_lock(lock, holder_alive=holder_alive)
     try:
         verified = _verify_before_retiring(loaded, store, name, source, target, policy, run_id)
+        verified = _untie(loaded, store, name, databases) or verified
         detail = _retire(loaded, store, name, run_id, state_url, hook_timeout)
     finally:
         store.release_lock(lock.run_id)
@@ -299,6 +302,22 @@ def _verify_before_retiring(
             f"{name}`), then decommission again"
         )
     return f"verified just now at {level} level against the source: {report.checked} objects"
+
+
+def _untie(
+    loaded: LoadedPlan, store: LifecycleStore, name: str, databases: DatabaseConnector | None
+) -> str:
+    """What the service's kind checks and removes before the source retires (a database:
+    the tables compared again, then its replication removed); "" when it has nothing."""
+    planned = loaded.plan.services[name]
+    spec = kind(planned.kind)
+    around = spec.build_rollback(store, databases) if spec.build_rollback else None
+    if around is None:
+        return ""
+    try:
+        return around.retire(name, planned)
+    except StepFailed as failure:
+        raise RefusedForSafety(f"{name} cannot be decommissioned: {failure}") from None
 
 
 def _retire(

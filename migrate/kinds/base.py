@@ -92,6 +92,11 @@ class KindRollback(Protocol):
 
     def after(self, name: str, service: PlannedService) -> str: ...
 
+    def retire(self, name: str, service: PlannedService) -> str:
+        """Before the decommission hook: check the target against the source once more and
+        remove what still ties them (a database's replication). Raises StepFailed."""
+        ...
+
 
 @dataclass(frozen=True)
 class StepResources:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
@@ -304,18 +304,13 @@ class DatabaseSteps:
     ) -> list[TableCheck]:
         """Caught up, then every table; those that differ are taken again after the next
         catch-up (writers may still be writing)."""
-        tables = {t.qualified: t for t in self._tables(pair, settings)}
-        checks: dict[str, TableCheck] = {}
-        todo = list(tables)
-        for _ in range(ONLINE_ROUNDS):
-            lag = pair.wait_caught_up(CATCH_UP_SECONDS, self.stop.is_set, reverse=reverse)
-            self._record(ctx, **_caught_up(lag))
-            for name in todo:
-                checks[name] = pair.compare(tables[name], CHUNK_ROWS)
-            todo = [name for name in todo if not checks[name].equal]
-            if not todo or self.stop.is_set():
-                break
-        result = [checks[name] for name in sorted(checks)]
+        result = compare_in_rounds(
+            pair,
+            self._tables(pair, settings),
+            reverse=reverse,
+            stop=self.stop.is_set,
+            on_lag=lambda lag: self._record(ctx, **_caught_up(lag)),
+        )
         self._record_checks(ctx, result)
         return result
 
@@ -400,6 +395,47 @@ class DatabaseRollback:
             removed = pair.drop_all()
         progress.update(reversed=False, tables_ready=0, lag_bytes=None, removed=removed)
         self.ledger.set_database_progress(name, progress)
+        self._removed_event(name, service, removed)
+        return caught + ("removed: " + ", ".join(removed) if removed else "no replication left")
+
+    def retire(self, name: str, service: PlannedService) -> str:
+        """Before the decommission hook: where the source follows the target, every table is
+        compared once more (a difference refuses); then the replication is removed, so that
+        no slot outlives the source (it would keep WAL on the target until its disk fills)."""
+        pair = self._pair(name, service)
+        if pair is None or service.database is None:
+            return ""
+        progress = dict(self.ledger.database_progress(name) or {})
+        with _translated():
+            if progress.get("reversed"):
+                tables = pair.inspect(service.database.schemas).tables
+                checks = compare_in_rounds(pair, tables, reverse=True, stop=lambda: False)
+                different = [c for c in checks if not c.equal]
+                if different:
+                    raise StepFailed(
+                        "the source differs from the target: "
+                        + "; ".join(_difference(c) for c in different)
+                    )
+                checked = (
+                    f"every table equal on both sides ({len(checks)} tables, "
+                    f"{sum(c.target_rows for c in checks):,} rows)"
+                )
+            else:
+                checked = (
+                    "not compared: the source has not followed the target since cutover "
+                    "(no reverse replication), validate compared them then"
+                )
+            removed = pair.drop_all()
+        progress.update(reversed=False, lag_bytes=None, removed=removed)
+        self.ledger.set_database_progress(name, progress)
+        self._removed_event(name, service, removed)
+        return (
+            checked
+            + "; "
+            + ("removed: " + ", ".join(removed) if removed else "no replication left")
+        )
+
+    def _removed_event(self, name: str, service: PlannedService, removed: list[str]) -> None:
         self.ledger.audit(
             [
                 AuditEvent(
@@ -410,7 +446,6 @@ class DatabaseRollback:
                 )
             ]
         )
-        return caught + ("removed: " + ", ".join(removed) if removed else "no replication left")
 
     def _catch_up(self, pair: DatabasePair, service: PlannedService, when: str) -> str:
         schemas = service.database.schemas if service.database else []
@@ -423,6 +458,29 @@ class DatabaseRollback:
             )
         raised = pair.copy_sequences(schemas, reverse=True)
         return f"source caught up with the target {when} ({raised} sequences checked)"
+
+
+def compare_in_rounds(
+    pair: DatabasePair,
+    tables: Sequence[TableInfo],
+    *,
+    reverse: bool,
+    stop: Callable[[], bool],
+    on_lag: Callable[[Lag], object] = lambda lag: None,
+) -> list[TableCheck]:
+    """Caught up, then every table by key ranges; those that differ are taken again after
+    the next catch-up (writers may still be writing), up to ``ONLINE_ROUNDS`` times."""
+    by_name = {t.qualified: t for t in tables}
+    checks: dict[str, TableCheck] = {}
+    todo = list(by_name)
+    for _ in range(ONLINE_ROUNDS):
+        on_lag(pair.wait_caught_up(CATCH_UP_SECONDS, stop, reverse=reverse))
+        for name in todo:
+            checks[name] = pair.compare(by_name[name], CHUNK_ROWS)
+        todo = [name for name in todo if not checks[name].equal]
+        if not todo or stop():
+            break
+    return [checks[name] for name in sorted(checks)]
 
 
 def _build_rollback(ledger: Ledger, connect: DatabaseConnector | None) -> KindRollback:

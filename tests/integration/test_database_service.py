@@ -170,7 +170,8 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
 ) -> None:
     source, target, env = _seeded(clusters, "catalogue")
     freeze, stop, stopped = _freeze_hook(tmp_path)
-    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), env=env)
+    policy = {"decommission_notice": "0s"}
+    write_plan(tmp_path, _inventory(tmp_path, {"freeze": freeze}), policy, env=env)
     rehearsed = run("apply", "plan.json", "--dry-run", "--detailed-exitcode", cwd=tmp_path, env=env)
     assert rehearsed.returncode == 2, rehearsed.stdout + rehearsed.stderr  # changes to make
     assert "catalogue-db: 6 tables" in rehearsed.stdout, rehearsed.stdout
@@ -223,6 +224,24 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
     again = run("apply", "plan.json", "--yes", cwd=tmp_path, env=env, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert _rows(target) == _rows(source)
+
+    # decommission compares once more (a row only the source has refuses), then removes the
+    # replication before the source retires: no slot outlives it
+    assert run("approve", "catalogue-db", "decommission", cwd=tmp_path).returncode == 0
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute("INSERT INTO visits VALUES (9999, DATE '2030-01-01', 1)")
+    refused = run("decommission", "catalogue-db", "--yes", cwd=tmp_path, env=env)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "the source differs from the target" in refused.stderr, refused.stderr
+    assert "public.visits" in refused.stderr
+    assert _replication_left(target) != (0, 0, 0)  # nothing removed
+    with psycopg.connect(source, autocommit=True) as db:
+        db.execute("DELETE FROM visits WHERE patient = 9999")
+    retired = run("decommission", "catalogue-db", "--yes", cwd=tmp_path, env=env)
+    assert retired.returncode == 0, retired.stdout + retired.stderr
+    assert "every table equal on both sides" in retired.stdout
+    for url in (source, target):
+        assert _replication_left(url) == (0, 0, 0)
 
 
 def _replication_left(url: str) -> tuple[int, int, int]:

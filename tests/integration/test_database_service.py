@@ -225,8 +225,12 @@ def test_a_database_moves_online_and_the_source_follows_after_cutover(
     assert again.returncode == 0, again.stdout + again.stderr
     assert _rows(target) == _rows(source)
 
-    # decommission compares once more (a row only the source has refuses), then removes the
-    # replication before the source retires: no slot outlives it
+    _decommission(tmp_path, source, target, env)
+
+
+def _decommission(tmp_path: Path, source: str, target: str, env: dict[str, str]) -> None:
+    """Decommission compares once more (a row only the source has refuses), then removes the
+    replication before the source retires: no slot outlives it."""
     assert run("approve", "catalogue-db", "decommission", cwd=tmp_path).returncode == 0
     with psycopg.connect(source, autocommit=True) as db:
         db.execute("INSERT INTO visits VALUES (9999, DATE '2030-01-01', 1)")

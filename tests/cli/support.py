@@ -28,11 +28,17 @@ def migrate_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run(
-    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    answer: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``answer``: what is written to the command's standard input (a pipe, not a terminal)."""
     return subprocess.run(
         [sys.executable, "-m", "migrate", *args],
         cwd=cwd,
+        input=answer,
         capture_output=True,
         text=True,
         check=False,

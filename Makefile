@@ -76,7 +76,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 unit: setup browser postgres
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 test: lint typecheck unit
 

@@ -392,11 +392,8 @@ class DatabaseRollback:
             caught = (
                 self._catch_up(pair, service, "after it") + "; " if progress.get("reversed") else ""
             )
-            removed = pair.drop_all()
-        progress.update(reversed=False, tables_ready=0, lag_bytes=None, removed=removed)
-        self.ledger.set_database_progress(name, progress)
-        self._removed_event(name, service, removed)
-        return caught + ("removed: " + ", ".join(removed) if removed else "no replication left")
+            removed = self._remove(pair, name, service, progress, tables_ready=0)
+        return caught + removed
 
     def retire(self, name: str, service: PlannedService) -> str:
         """Before the decommission hook: where the source follows the target, every table is
@@ -425,17 +422,22 @@ class DatabaseRollback:
                     "not compared: the source has not followed the target since cutover "
                     "(no reverse replication), validate compared them then"
                 )
-            removed = pair.drop_all()
-        progress.update(reversed=False, lag_bytes=None, removed=removed)
-        self.ledger.set_database_progress(name, progress)
-        self._removed_event(name, service, removed)
-        return (
-            checked
-            + "; "
-            + ("removed: " + ", ".join(removed) if removed else "no replication left")
-        )
+            removed = self._remove(pair, name, service, progress)
+        return f"{checked}; {removed}"
 
-    def _removed_event(self, name: str, service: PlannedService, removed: list[str]) -> None:
+    def _remove(
+        self,
+        pair: DatabasePair,
+        name: str,
+        service: PlannedService,
+        progress: dict[str, Any],
+        **changes: Any,
+    ) -> str:
+        """Every subscription, publication and slot of the service, on both sides: removed,
+        recorded in its progress and audited."""
+        removed = pair.drop_all()
+        progress.update(reversed=False, lag_bytes=None, removed=removed, **changes)
+        self.ledger.set_database_progress(name, progress)
         self.ledger.audit(
             [
                 AuditEvent(
@@ -446,6 +448,7 @@ class DatabaseRollback:
                 )
             ]
         )
+        return "removed: " + ", ".join(removed) if removed else "no replication left"
 
     def _catch_up(self, pair: DatabasePair, service: PlannedService, when: str) -> str:
         schemas = service.database.schemas if service.database else []

@@ -231,7 +231,8 @@ class LocalTarget(_Folder):
         sidecar = self._sidecar(bucket, key)
         _private_folders(sidecar.parent)
         _write_private(sidecar, json.dumps(side).encode())
-        return WriteResult(etag=etag, encryption=mode)
+        stored_by = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return WriteResult(etag=etag, encryption=mode, stored_by=stored_by)
 
     def _upload_dir(self, bucket: str, upload_id: str) -> Path:
         if not upload_id.isalnum():

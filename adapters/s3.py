@@ -197,11 +197,25 @@ def _encryption_of(answer: Mapping[str, Any]) -> str | None:
 
 
 def _written(answer: Mapping[str, Any]) -> WriteResult:
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    stamp = headers.get("last-modified") or headers.get("date")
     return WriteResult(
         str(answer.get("ETag", "")).strip('"') or None,
         answer.get("VersionId"),
         _encryption_of(answer),
+        _stored_by(stamp),
     )
+
+
+def _stored_by(stamp: str | None) -> datetime | None:
+    """An answer's Last-Modified or Date header; None when absent or unreadable (the write
+    is then checked by a HEAD, never trusted on a date it did not give)."""
+    if not stamp:
+        return None
+    try:
+        return parse_timestamp(stamp)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _object_from_head(key: str, answer: Mapping[str, Any]) -> ObjectInfo:

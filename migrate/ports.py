@@ -90,6 +90,9 @@ class WriteResult:
     version_id: str | None = None
     encryption: str | None = None
     """The server-side encryption the write's answer reports (None when it says nothing)."""
+    stored_by: datetime | None = None
+    """The latest the stored version can date from: the answer's Last-Modified, else its Date
+    (None when it has neither). A later write to the key has a later Last-Modified."""
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,9 @@ class FakeTarget:
         self.ignore_encryption = False
         """Store objects unencrypted and say nothing about it (moto with SSE-C does so)."""
         self.mutations: list[str] = []
+        self.false_answers: set[str] = set()
+        """What the write answers get wrong: ``etag`` (another ETag than the one stored),
+        ``encryption`` (no encryption header, though the object is encrypted)."""
         self._ids = itertools.count(1)
 
     def ensure_bucket(self, bucket: str, settings: BucketSettings) -> bool:
@@ -197,7 +200,11 @@ class FakeTarget:
             else None,
         )
         self._bucket(bucket)[key] = _Stored(body, info)
-        return WriteResult(etag, encryption=info.encryption)
+        return WriteResult(
+            "0" * 32 if "etag" in self.false_answers else etag,
+            encryption=None if "encryption" in self.false_answers else info.encryption,
+            stored_by=info.last_modified,
+        )
 
     def put(
         self,

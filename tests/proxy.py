@@ -39,6 +39,8 @@ class Forged:
 
 
 Decision = Callable[[str, str, int], "str | Forged | None"]
+AnswerRewrite = Callable[[str, str, list[tuple[str, str]]], list[tuple[str, str]]]
+"""(method, path, the answer's headers) -> the headers sent back instead."""
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Proxy:
         self.recorder = Recorder()
         self.decide = decide or (lambda _m, _p, _c: None)
         self.drop = {h.lower() for h in drop_response_headers}
+        self.alter_answer: AnswerRewrite | None = None
+        """Rewrites the headers of forwarded answers (set it while the proxy runs)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -153,9 +157,12 @@ class Proxy:
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
-                self.send_response(answer.status, answer.reason)
+                self.send_response_only(answer.status, answer.reason)  # its own Date, once
                 head = self.command == "HEAD"
-                for name, value in answer.getheaders():
+                headers = answer.getheaders()
+                if proxy.alter_answer is not None:
+                    headers = proxy.alter_answer(self.command, self.path, headers)
+                for name, value in headers:
                     lowered = name.lower()
                     if lowered in ("transfer-encoding", "connection") or lowered in proxy.drop:
                         continue

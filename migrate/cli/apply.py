@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from migrate.commands.loading import LoadedPlan
     from migrate.config import PolicyConfig
     from migrate.executor.rehearsal import Rehearsal
+    from migrate.repositories import EvidenceRecords
     from migrate.scaleout.cluster import DaskCluster
 
 
@@ -177,6 +178,7 @@ def _run(args: ApplyArguments) -> None:
                 _detailed_exit(args, result.rehearsal)
             return
         target = build_target(loaded.inventory, env, options.workers)
+        options, write_check = _with_write_proof(loaded, options, store)
         # What is loaded by now (modules, service models, the plan) lives as long as the
         # process: out of the collector's scans. Measured on 5,000 objects: full
         # collections 0.31 s -> 0.06 s, and 0.09 s less at exit.
@@ -192,6 +194,8 @@ def _run(args: ApplyArguments) -> None:
             if args.log_format is LogFormat.json
             else TerminalProgress(console)
         )
+        if args.log_format is not LogFormat.json:
+            console.print(f"Write check: {write_check}", highlight=False)
         with signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
             result = apply(
                 loaded,
@@ -241,6 +245,19 @@ def execution_options(args: ApplyArguments, policy: PolicyConfig) -> ApplyOption
         insecure=args.insecure,
         scheduler=args.scheduler,
     )
+
+
+def _with_write_proof(
+    loaded: LoadedPlan, options: ApplyOptions, store: EvidenceRecords
+) -> tuple[ApplyOptions, str]:
+    """The run's options with the write check the target's last probe allows, and the
+    sentence that says which (the same for the threads here and the dask workers)."""
+    from dataclasses import replace
+
+    from migrate.commands.probe import write_proof
+
+    proven, how = write_proof(loaded.inventory, store)
+    return replace(options, copy=replace(options.copy, proving_answers=proven)), how
 
 
 def _load(plan_file: Path, inventory: Path | None, insecure: bool) -> LoadedPlan:

@@ -419,6 +419,7 @@ def _options(options: ApplyOptions) -> dict[str, object]:
         "project": options.project,
         "executor": "dask" if options.scheduler else "local",
         "scheduler": options.scheduler,
+        "write_check": "answer" if options.copy.proving_answers else "head",
     }
 
 

@@ -71,3 +71,26 @@ def refuse_contradicted_target(inventory: Inventory, store: EvidenceRecords) -> 
         f"the last probe of {endpoint} ({latest[2]}) contradicts preset '{preset}': {failed}. "
         "Fix the preset or the provider's settings, then run `migrate probe` again"
     )
+
+
+def write_proof(inventory: Inventory, store: EvidenceRecords) -> tuple[bool, str]:
+    """How apply proves each write, from the last probe of this target: by the write's own
+    answer where that probe found the answers prove it, under the encryption the inventory
+    asks now; otherwise by a HEAD after each write. With the sentence that says which."""
+    endpoint, preset = target_identity(inventory)
+    latest = store.latest_probe(endpoint, preset)
+    if latest is None:
+        return False, "a HEAD after each write (no `migrate probe` of this target on record)"
+    findings = json.loads(latest[3]).get("findings", {})
+    mode = inventory.target.encryption
+    if findings.get("proving_answers") is True and findings.get("encryption") == mode:
+        return True, f"the write's own answer, without a HEAD (probe of {latest[2]})"
+    if findings.get("proving_answers") is True:
+        return False, (
+            f"a HEAD after each write (the probe of {latest[2]} ran with encryption "
+            f"{findings.get('encryption')}, the inventory asks {mode})"
+        )
+    return (
+        False,
+        f"a HEAD after each write (the probe of {latest[2]} found the answers do not prove it)",
+    )

@@ -4,10 +4,18 @@
   whose size follows the target's limits (``max(min_part, chunk, ceil(size / max_parts))``).
 - MD5 and SHA-256 are computed over the exact bytes read; the count must equal the listed
   size; a source MD5 (when Azure has one) must match; the source ETag must not change.
-- Every write is checked by a HEAD right after it (the write check): size, the encryption
-  the bucket must apply, the ETag (the MD5 of what was sent, for a single PUT), the
-  ``migrate-sha256`` and ``migrate-source-md5`` metadata. Only then is the object done; the
-  ETag, Last-Modified and encryption the check saw are recorded, so that the verify step can
+- Every write is proven before the object is done (the write check), by one of two requests:
+  - the write's own answer, where the probe found that the target's answers prove it
+    (``CopySettings.proving_answers``) and the bucket's encryption leaves ETags as MD5s
+    (none, SSE-S3): the ETag must be the MD5 of what was sent (a single PUT) or the MD5 of
+    the parts' MD5s then ``-N`` (computed here, compared with the answer of
+    CompleteMultipartUpload), and the answer must report the encryption the bucket must
+    apply. The server computed that MD5 over what it stored, so it proves the bytes and
+    their count; no HEAD follows.
+  - otherwise a HEAD right after the write: size, the encryption, the ETag (single PUT), the
+    ``migrate-sha256`` and ``migrate-source-md5`` metadata.
+  The ETag, the Last-Modified (a HEAD's, or the answer's Last-Modified or Date: the latest
+  the version can date from) and the encryption are recorded, so that the verify step can
   tell from the target's listing that the object has not changed since. A mismatch is
   retried, then failed.
 - A multipart upload is recorded in the ledger as soon as it exists; a later run resumes it
@@ -20,7 +28,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -51,6 +59,7 @@ from migrate.ports import (
     Payload,
     SourceStore,
     TargetStore,
+    WriteResult,
 )
 from migrate.redact import redact
 
@@ -78,6 +87,9 @@ class CopySettings:
     """Bytes kept for small objects (up to ``SMALL_OBJECT``), which never wait for the large
     ones: large copies can fill the whole budget, and every small copy would then wait for
     one of them to end."""
+    proving_answers: bool = False
+    """The target's write answers prove each write (found by ``migrate probe``): no HEAD
+    after a write whose encryption leaves the ETag an MD5."""
 
     def footprint(self, size: int) -> int:
         """The memory a small object's buffer costs while it is filled and sent: the buffer
@@ -332,7 +344,10 @@ class Copier:
                 self._attributes(task, hashes),
                 route.encryption,
             )
-        info = self._check_written(route, task, hashes, expect_md5_etag=True)
+        if self._answers_prove(route):
+            info = self._check_answer(route, task, hashes, written, md5, single=True)
+        else:
+            info = self._check_written(route, task, hashes, expect_md5_etag=True)
         return self._done(task, hashes, info, written.version_id)
 
     @contextmanager
@@ -397,7 +412,11 @@ class Copier:
         self._check_read(route, task, hashes)
         written = self.target.complete_multipart(route.bucket, task.key, upload_id, parts)
         self.journal.forget_upload(route.service, task.key)
-        info = self._check_written(route, task, hashes, expect_md5_etag=False)
+        expected = multipart_etag(parts)
+        if self._answers_prove(route) and expected is not None:
+            info = self._check_answer(route, task, hashes, written, expected, single=False)
+        else:
+            info = self._check_written(route, task, hashes, expect_md5_etag=False)
         return self._done(task, hashes, info, written.version_id)
 
     def _resume_or_start(
@@ -567,6 +586,44 @@ class Copier:
             raise TransientStorageError(f"{task.key!r}: {anomaly} (short or damaged read)")
         return md5
 
+    def _answers_prove(self, route: Route) -> bool:
+        """Decided per target and route, never per call: the probe found the target's write
+        answers prove the write, and the bucket's encryption keeps ETags MD5s (SSE-KMS and
+        SSE-C ETags are not)."""
+        return self.settings.proving_answers and route.encryption.mode in MD5_ETAG_MODES
+
+    @staticmethod
+    def _check_answer(
+        route: Route,
+        task: ObjectTask,
+        hashes: _Hashes,
+        written: WriteResult,
+        expected: str,
+        *,
+        single: bool,
+    ) -> ObjectInfo:
+        """The write's answer proves it: the ETag the server computed over what it stored is
+        the one computed here over what was sent, and it reports the bucket's encryption."""
+        if written.etag != expected:
+            raise TransientStorageError(
+                f"{task.key!r}: the target's answer gives the ETag {written.etag}, not "
+                f"{expected}, the one of what was sent"
+            )
+        if route.encryption.enabled and written.encryption is None:
+            raise PermanentStorageError(
+                f"{task.key!r}: the target's answer does not report server-side encryption "
+                f"({route.encryption.mode}) for the object; it is not counted as done"
+            )
+        return ObjectInfo(
+            key=task.key,
+            size=hashes.size,
+            etag=written.etag,
+            md5=expected if single else None,
+            last_modified=written.stored_by,
+            encryption=written.encryption,
+            version_id=written.version_id,
+        )
+
     def _check_written(
         self, route: Route, task: ObjectTask, hashes: _Hashes, *, expect_md5_etag: bool
     ) -> ObjectInfo:
@@ -630,6 +687,20 @@ class Copier:
             target_modified=modified_stamp(checked.last_modified),
             target_sse=checked.encryption,
         )
+
+
+MD5_ETAG_MODES = frozenset({"none", "AES256"})
+"""Encryption modes under which S3 ETags are MD5s (AWS documents it; SSE-KMS, DSSE-KMS and
+SSE-C ETags are not)."""
+
+
+def multipart_etag(parts: Sequence[PartInfo]) -> str | None:
+    """The ETag S3 gives a completed multipart upload: the MD5 of the parts' binary MD5s, then
+    ``-N``. None when a part's ETag is not an MD5 (the provider alters them)."""
+    if not parts or not all(_looks_like_md5(p.etag) for p in parts):
+        return None
+    digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in parts), usedforsecurity=False)
+    return f"{digest.hexdigest()}-{len(parts)}"
 
 
 def _looks_like_md5(etag: str) -> bool:

@@ -6,6 +6,11 @@ server-side encryption asked for; the bytes read back are the bytes sent; a mult
 with the preset's part sizes completes to the right size; checksum headers of recent SDKs are
 accepted (or refused) without changing the stored size; the optional bucket features (tagging,
 default encryption) are implemented or not; everything is deleted afterwards.
+
+One finding decides how apply proves each write (``findings["proving_answers"]``): whether the
+answers of PUT and CompleteMultipartUpload carry the ETag the server computed over what it
+stored (the MD5 sent; the MD5 of the parts' MD5s then ``-N``) and the encryption asked for.
+Where they do, apply takes the answer as the write check and sends no HEAD.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from migrate.errors import StorageError, UnsupportedFeature
-from migrate.ports import BucketSettings, Encryption, ObjectAttributes, PartInfo, TargetStore
+from migrate.executor.copy import MD5_ETAG_MODES, multipart_etag
+from migrate.ports import (
+    BucketSettings,
+    Encryption,
+    ObjectAttributes,
+    PartInfo,
+    TargetStore,
+    WriteResult,
+)
 
 MiB = 1024 * 1024
 PREFIX = "migrate-probe/"
@@ -35,6 +48,8 @@ class ProbeCheck:
 class ProbeReport:
     bucket: str
     checks: list[ProbeCheck] = field(default_factory=list)
+    findings: dict[str, object] = field(default_factory=dict)
+    """What apply takes from the probe: ``proving_answers`` (bool) under ``encryption``."""
 
     @property
     def ok(self) -> bool:
@@ -57,6 +72,7 @@ class ProbeReport:
                 }
                 for c in self.checks
             ],
+            "findings": dict(self.findings),
         }
 
 
@@ -80,8 +96,9 @@ def probe(
             bucket, BucketSettings(encryption, {}, default_encryption=False)
         )
         _bucket_features(target, bucket, encryption, dict(features or {}), report)
-        _single(target, bucket, run, encryption, report, written)
-        _multipart(target, bucket, run, report, written)
+        single_proven = _single(target, bucket, run, encryption, report, written)
+        multipart_proven = _multipart(target, bucket, run, encryption, report, written)
+        _answers_finding(report, encryption, single_proven, multipart_proven)
         if checksum_trailer is not None:
             _trailer(target, bucket, run, checksum_trailer, report, written)
     except StorageError as error:
@@ -149,10 +166,11 @@ def _single(
     encryption: Encryption,
     report: ProbeReport,
     written: list[str],
-) -> None:
+) -> str | None:
+    """The single PUT's checks; what its answer lacks to prove the write (None: nothing)."""
     body = os.urandom(64 * 1024)
     key = f"{run}single.bin"
-    target.put(
+    answer = target.put(
         bucket,
         key,
         body,
@@ -164,7 +182,7 @@ def _single(
     info = target.head(bucket, key)
     if info is None:
         report.checks.append(ProbeCheck("single PUT", False, "not found after the write", True))
-        return
+        return "the object was not found after its PUT"
     report.checks.append(
         ProbeCheck(
             "stored size equals sent size",
@@ -201,6 +219,22 @@ def _single(
             back != body,
         )
     )
+    if back != body or info.size != len(body):
+        return "the object stored is not the one sent"
+    return _answer_gap(answer, _md5(body), encryption, "PUT")
+
+
+def _answer_gap(
+    answer: WriteResult, expected: str | None, encryption: Encryption, what: str
+) -> str | None:
+    """What a write's answer lacks to prove the write (None: it proves it)."""
+    if encryption.mode not in MD5_ETAG_MODES:
+        return f"with {encryption.mode} the ETag is not an MD5"
+    if expected is None or answer.etag != expected:
+        return f"the {what} answer's ETag {answer.etag} is not {expected}"
+    if encryption.enabled and answer.encryption is None:
+        return f"the {what} answer does not report the encryption"
+    return None
 
 
 def _multipart_name(part: int, parts: int) -> str:
@@ -208,19 +242,25 @@ def _multipart_name(part: int, parts: int) -> str:
 
 
 def _multipart(
-    target: TargetStore, bucket: str, run: str, report: ProbeReport, written: list[str]
-) -> None:
+    target: TargetStore,
+    bucket: str,
+    run: str,
+    encryption: Encryption,
+    report: ProbeReport,
+    written: list[str],
+) -> str | None:
+    """The multipart checks; what the completion's answer lacks to prove it (None: nothing)."""
     caps = target.capabilities
     key = f"{run}multipart.bin"
     first, last = os.urandom(caps.min_part_size), os.urandom(1234)
-    upload = target.create_multipart(bucket, key, ObjectAttributes(), Encryption("none"))
+    upload = target.create_multipart(bucket, key, ObjectAttributes(), encryption)
     try:
         parts = [
             PartInfo(1, len(first), target.upload_part(bucket, key, upload, 1, first, _md5(first))),
             PartInfo(2, len(last), target.upload_part(bucket, key, upload, 2, last, _md5(last))),
         ]
         listed = target.list_parts(bucket, key, upload)
-        target.complete_multipart(bucket, key, upload, parts)
+        answer = target.complete_multipart(bucket, key, upload, parts)
     except StorageError as error:
         target.abort_multipart(bucket, key, upload)
         report.checks.append(
@@ -231,7 +271,7 @@ def _multipart(
                 True,
             )
         )
-        return
+        return "the multipart upload failed"
     written.append(key)
     info = target.head(bucket, key)
     size_ok = info is not None and info.size == len(first) + len(last)
@@ -244,6 +284,23 @@ def _multipart(
             not size_ok,
         )
     )
+    if not size_ok:
+        return "the multipart object stored is not the one sent"
+    return _answer_gap(answer, multipart_etag(parts), encryption, "CompleteMultipartUpload")
+
+
+def _answers_finding(
+    report: ProbeReport, encryption: Encryption, single: str | None, multipart: str | None
+) -> None:
+    gaps = [gap for gap in (single, multipart) if gap is not None]
+    report.findings.update(proving_answers=not gaps, encryption=encryption.mode)
+    detail = (
+        "yes: apply takes the PUT and CompleteMultipartUpload answers as the write check, "
+        "without a HEAD"
+        if not gaps
+        else f"no ({'; '.join(gaps)}): apply HEADs each object after its write"
+    )
+    report.checks.append(ProbeCheck("write answers prove the write", True, detail))
 
 
 def _trailer(

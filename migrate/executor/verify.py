@@ -163,13 +163,18 @@ _RECORDED_PROOFS = {"source-md5": SOURCE_MD5_MATCHED, "target-md5": TARGET_MD5_M
 
 
 def _unchanged(obj: CopiedObject, listed: ObjectInfo, encrypted: bool) -> bool:
-    """The listing shows the object version the write check saw (same ETag, same
-    Last-Modified to the second), and that check saw the encryption the bucket requires."""
+    """The listing shows the object version the write check saw: the same ETag and size, a
+    Last-Modified no later than the one recorded (to the second: a HEAD's Last-Modified, or
+    the write answer's Last-Modified or Date), and that check saw the encryption the bucket
+    requires. Any later write to the key has a later Last-Modified."""
+    listed_modified = modified_stamp(listed.last_modified)
     return (
         obj.target_etag is not None
         and obj.target_modified is not None
+        and listed_modified is not None
         and listed.etag == obj.target_etag
-        and modified_stamp(listed.last_modified) == obj.target_modified
+        and listed.size == obj.size
+        and listed_modified <= obj.target_modified
         and (not encrypted or obj.target_sse is not None)
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from migrate.errors import PermanentStorageError, TransientStorageError
-from migrate.executor.copy import Copier, CopySettings, Route
+from migrate.executor.copy import Copier, CopySettings, Route, multipart_etag
 from migrate.executor.retry import RetryPolicy
 from migrate.ledger import ObjectTask
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, SOURCE_MODIFIED_KEY, modified_stamp
@@ -19,6 +19,7 @@ from migrate.ports import (
     Encryption,
     ObjectAttributes,
     ObjectInfo,
+    PartInfo,
     Payload,
     TargetCapabilities,
     WriteResult,
@@ -417,3 +418,89 @@ def test_a_dot_segment_name_is_refused_without_a_read(
     assert "path segment" in result.error
     assert reads == []
     assert target.buckets["dst"] == {}
+
+
+PROVING = replace(SETTINGS, proving_answers=True)
+
+
+def proving_copier(source: FakeSource, target: FakeTarget, store: Store) -> Copier:
+    return Copier(
+        source,
+        target,
+        store,
+        settings=PROVING,
+        policy=RetryPolicy(attempts=2, max_seconds=3600),
+        sleep=Sleeps(),
+    )
+
+
+@pytest.mark.parametrize(("size", "proof"), [(3 * KiB, "target-md5"), (10 * KiB, "parts-md5")])
+def test_where_answers_prove_the_write_no_head_is_sent(
+    source: FakeSource, target: FakeTarget, store: Store, size: int, proof: str
+) -> None:
+    body = os.urandom(size)
+    source.add("src", "k", body, md5=False)
+    result = proving_copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "done", result.error
+    assert target.faults.calls.get("head", 0) == 0
+    seen = target.buckets["dst"]["k"].info
+    assert target.body("dst", "k") == body
+    assert result.target_etag == seen.etag
+    assert result.target_modified == modified_stamp(seen.last_modified)
+    assert result.target_sse == "AES256"
+    assert result.proof == proof
+
+
+@pytest.mark.parametrize("size", [3 * KiB, 10 * KiB])
+def test_an_answer_with_another_etag_is_caught_without_a_head(
+    source: FakeSource, target: FakeTarget, store: Store, size: int
+) -> None:
+    source.add("src", "k", os.urandom(size))
+    target.false_answers.add("etag")
+    result = proving_copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "the target's answer gives the ETag" in (result.error or "")
+    assert result.retries == 1  # taken again once, then failed
+    assert target.faults.calls.get("head", 0) == 0
+
+
+@pytest.mark.parametrize("size", [3 * KiB, 10 * KiB])
+def test_an_answer_silent_on_encryption_is_caught_without_a_head(
+    source: FakeSource, target: FakeTarget, store: Store, size: int
+) -> None:
+    source.add("src", "k", os.urandom(size))
+    target.false_answers.add("encryption")
+    result = proving_copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "answer does not report server-side encryption" in (result.error or "")
+    assert target.faults.calls.get("head", 0) == 0
+
+
+def test_stored_bytes_other_than_those_sent_are_caught_by_the_answer(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
+    source.add("src", "k", b"precious")
+    target.corrupt_keys.add("k")
+    result = proving_copier(source, target, store).copy(ROUTE, task_for(source, "k"))
+    assert result.status == "failed"
+    assert "the target's answer gives the ETag" in (result.error or "")
+
+
+def test_under_kms_the_answer_proves_nothing_and_the_head_stays(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
+    source.add("src", "k", b"precious")
+    kms = replace(ROUTE, encryption=Encryption("aws:kms", "key-1"))
+    result = proving_copier(source, target, store).copy(kms, task_for(source, "k"))
+    assert result.status == "done", result.error
+    assert target.faults.calls["head"] == 1
+
+
+def test_the_expected_multipart_etag_is_s3s() -> None:
+    parts = [b"a" * 5, b"b" * 3]
+    md5s = [hashlib.md5(p).hexdigest() for p in parts]
+    infos = [PartInfo(n, len(p), m) for n, (p, m) in enumerate(zip(parts, md5s, strict=True), 1)]
+    joined = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest()
+    assert multipart_etag(infos) == f"{joined}-2"
+    assert multipart_etag([*infos[:1], PartInfo(2, 3, "not-an-md5")]) is None
+    assert multipart_etag([]) is None

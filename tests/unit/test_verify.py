@@ -30,6 +30,10 @@ ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
 
 @pytest.fixture
 def copied(tmp_path: Path) -> tuple[Store, FakeTarget]:
+    return _copy_all(tmp_path, CopySettings())
+
+
+def _copy_all(tmp_path: Path, settings: CopySettings) -> tuple[Store, FakeTarget]:
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
     store.register_services(one_store_plan())
     source = FakeSource()
@@ -38,7 +42,7 @@ def copied(tmp_path: Path) -> tuple[Store, FakeTarget]:
         source.add("src", f"k{n:03d}", os.urandom(200 + n))
     target = FakeTarget(TargetCapabilities(min_part_size=1024))
     target.buckets["dst"] = {}
-    copier = Copier(source, target, store, settings=CopySettings())
+    copier = Copier(source, target, store, settings=settings)
     with ThreadPoolExecutor(max_workers=4) as pool:
         mover = ObjectMover(source, store, copier, pool, NullProgress(), workers=4)
         mover.inventory("svc-data", "src", "")
@@ -93,6 +97,26 @@ def test_the_verify_step_heads_only_what_changed_since_its_write_check(
     assert [d.key for d in report.differences] == ["k010"]
     assert "recorded after the copy" in report.differences[0].problem
     assert sum(report.proofs.values()) == 60
+
+
+def test_objects_proven_by_their_write_answers_are_checked_against_the_listing(
+    tmp_path: Path,
+) -> None:
+    store, target = _copy_all(tmp_path, CopySettings(proving_answers=True))
+    assert target.faults.calls.get("head", 0) == 0  # no write check by HEAD
+    _rewrite(target, "k010")  # same bytes, rewritten after the copy's answer
+    with store.tx() as connection:  # an answer's Date, a second after the stored version
+        connection.execute(
+            text("UPDATE objects SET target_modified = :later WHERE key = 'k030'").bindparams(
+                later=modified_stamp(datetime.now(UTC) + timedelta(seconds=1))
+            )
+        )
+    report = verify_service(
+        "svc-data", "dst", store, target, workers=6, encrypted=True, trust_write_checks=True
+    )
+    assert report.ok
+    assert target.faults.calls["head"] == 1  # k010 only: its listing is later than its answer
+    assert (report.checked, report.unchanged) == (60, 59)
 
 
 def test_a_write_check_without_encryption_is_not_trusted_where_the_bucket_encrypts(

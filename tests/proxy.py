@@ -159,10 +159,10 @@ class Proxy:
                 data = answer.read()
                 self.send_response_only(answer.status, answer.reason)  # its own Date, once
                 head = self.command == "HEAD"
-                headers = answer.getheaders()
+                answered = answer.getheaders()
                 if proxy.alter_answer is not None:
-                    headers = proxy.alter_answer(self.command, self.path, headers)
-                for name, value in headers:
+                    answered = proxy.alter_answer(self.command, self.path, answered)
+                for name, value in answered:
                     lowered = name.lower()
                     if lowered in ("transfer-encoding", "connection") or lowered in proxy.drop:
                         continue

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "copy_bench.json"
 CHART = ROOT / "docs" / "images" / "copy_bench.svg"
 KiB, MiB = 1024, 1024 * 1024
+WORKLOADS = ("requests", "small", "large", "mixed", "huge", "short-small", "short-large")
 
 
 def seed(servers: emulators.Servers, containers: dict[str, tuple[int, int]]) -> None:
@@ -146,7 +147,12 @@ def ours(
     workers: int,
     work: Path,
     extra: tuple[str, ...] = (),
+    s3_url: str | None = None,
+    before: Any = None,
 ) -> dict[str, float]:
+    """One ``migrate apply`` of the containers, after its ``migrate probe`` (an engineer
+    probes a target before the first apply; the probe decides the write check). ``before``
+    is called between the probe and the apply (a request counter is reset there)."""
     run = work / f"ours-{uuid.uuid4().hex[:6]}"
     run.mkdir()
     prefix = f"o{uuid.uuid4().hex[:6]}-"
@@ -160,7 +166,7 @@ def ours(
         },
         "target": {
             "provider": "s3",
-            "endpoint": servers.s3_url,
+            "endpoint": s3_url or servers.s3_url,
             "region": "eu-west-2",
             "bucket_prefix": prefix,
         },
@@ -173,20 +179,16 @@ def ours(
     (run / "inventory.yaml").write_text(yaml.safe_dump(inventory))
     env = {**os.environ, **servers.environment()}
     migrate = str(Path(sys.executable).with_name("migrate"))
-    subprocess.run(
-        [migrate, "plan", "inventory.yaml", "-o", "plan.json"],
-        env=env,
-        cwd=run,
-        check=True,
-        capture_output=True,
-    )
+    for step in (["plan", "inventory.yaml", "-o", "plan.json"], ["probe", "inventory.yaml"]):
+        subprocess.run([migrate, *step], env=env, cwd=run, check=True, capture_output=True)
+    if before is not None:
+        before()
     command = [migrate, "apply", "plan.json", "--yes", "--workers", str(workers), *extra]
     return measure(command, env, run)
 
 
-def rclone(
-    servers: emulators.Servers, containers: list[str], workers: int, work: Path
-) -> dict[str, float]:
+def rclone_config(servers: emulators.Servers, work: Path, s3_url: str | None = None) -> Path:
+    """rclone's remotes ``az`` (Azurite) and ``s3`` (the S3 server, or ``s3_url``)."""
     config = work / "rclone.conf"
     config.write_text(
         "[az]\ntype = azureblob\nuse_emulator = true\n"
@@ -195,9 +197,20 @@ def rclone(
         "[s3]\ntype = s3\nprovider = Other\n"
         f"access_key_id = {emulators.S3_ACCESS_KEY}\n"
         f"secret_access_key = {emulators.S3_SECRET_KEY}\n"
-        f"endpoint = {servers.s3_url}\nregion = eu-west-2\nforce_path_style = true\n"
+        f"endpoint = {s3_url or servers.s3_url}\nregion = eu-west-2\nforce_path_style = true\n"
     )
     os.chmod(config, 0o600)
+    return config
+
+
+def rclone(
+    servers: emulators.Servers,
+    containers: list[str],
+    workers: int,
+    work: Path,
+    s3_url: str | None = None,
+) -> dict[str, float]:
+    config = rclone_config(servers, work, s3_url)
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     prefix = f"r{uuid.uuid4().hex[:6]}-"
     totals = {"wall": 0.0, "cpu": 0.0, "rss_mib": 0.0, **{f"{n}_cpu": 0.0 for n in SERVER_GROUPS}}
@@ -330,6 +343,41 @@ def table(
     return rows
 
 
+def requests_per_object(
+    servers: emulators.Servers, containers: list[str], objects: int, workers: int, work: Path
+) -> dict[str, Any]:
+    """S3 requests each tool sends for the copy, counted at a pass-through proxy (one run
+    each, not timed: the proxy costs CPU), per object and by method."""
+    from tests.proxy import Proxy
+
+    counted: dict[str, Any] = {}
+    with Proxy(servers.s3_url) as proxy:
+        ours(
+            servers,
+            containers,
+            workers,
+            work,
+            s3_url=proxy.url,
+            before=proxy.recorder.requests.clear,
+        )
+        counted["migrate"] = _by_method(proxy.recorder.requests, objects)
+        proxy.recorder.requests.clear()
+        rclone(servers, containers, workers, work, s3_url=proxy.url)
+        counted["rclone"] = _by_method(proxy.recorder.requests, objects)
+    return counted
+
+
+def _by_method(requests: list[tuple[str, str]], objects: int) -> dict[str, Any]:
+    methods: dict[str, int] = {}
+    for method, _ in requests:
+        methods[method] = methods.get(method, 0) + 1
+    return {
+        "requests": len(requests),
+        "per_object": round(len(requests) / objects, 3),
+        "by_method": dict(sorted(methods.items())),
+    }
+
+
 def run_workload(
     name: str,
     containers: dict[str, tuple[int, int]],
@@ -340,6 +388,11 @@ def run_workload(
     seed(servers, containers)
     objects = sum(n for n, _ in containers.values())
     size = sum(n * s for n, s in containers.values())
+    if name == "requests":
+        counted = requests_per_object(servers, list(containers), objects, workers, work)
+        summary = {"workload": name, "objects": objects, "bytes": size, "counted": counted}
+        print(json.dumps(summary))
+        return summary
     runs: dict[str, list[dict[str, float]]] = {"migrate": [], "rclone": []}
     for _ in range(2):  # A B A B
         runs["migrate"].append(ours(servers, list(containers), workers, work))
@@ -355,7 +408,7 @@ def run_workload(
     summary["ratio"] = round(
         summary["rclone"]["wall_seconds"] / summary["migrate"]["wall_seconds"], 2
     )
-    if name != "huge":
+    if name in ("small", "large", "mixed"):
         summary["ceilings"] = ceilings(servers, list(containers), workers)
     print(json.dumps(summary))
     return summary
@@ -390,6 +443,52 @@ def chart(results: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _requests_lines(counted: list[dict[str, Any]]) -> list[str]:
+    if not counted:
+        return []
+    lines = [
+        "",
+        "S3 requests per object, counted at a pass-through proxy in front of the S3 server "
+        "(one run each, not timed; `migrate` counted from its apply, after the probe):",
+        "",
+        "| workload | tool | requests | per object | by method |",
+        "|---|---|---:|---:|---|",
+    ]
+    for r in counted:
+        for tool in ("migrate", "rclone"):
+            c = r["counted"][tool]
+            methods = ", ".join(f"{m} {n:,}" for m, n in c["by_method"].items())
+            lines.append(
+                f"| {r['workload']} ({r['objects']:,} objects) | {tool} | {c['requests']:,} "
+                f"| {c['per_object']} | {methods} |"
+            )
+    return lines
+
+
+def _ceiling_lines(timed: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "Ceilings, with the same adapters and concurrency, each alone (objects/s, MB/s); the "
+        "last column is what a PUT and a HEAD per object (rclone sends both) allow when they "
+        "land on the S3 server's one busy core (1 / (1/write + 1/head)):",
+        "",
+        "| workload | read-only (Azurite) | write-only (S3) | HEAD-only (S3) | PUT + HEAD |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in timed:
+        c = r.get("ceilings")
+        if not c:
+            continue
+        both = 1 / (1 / c["write"]["objects_per_second"] + 1 / c["head"]["objects_per_second"])
+        lines.append(
+            f"| {r['workload']} | {c['read']['objects_per_second']} "
+            f"({c['read']['mb_per_second']} MB/s) | {c['write']['objects_per_second']} "
+            f"({c['write']['mb_per_second']} MB/s) | {c['head']['objects_per_second']} "
+            f"| {both:.1f} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=16)
@@ -398,8 +497,8 @@ def main() -> None:
     parser.add_argument(
         "--workloads",
         nargs="+",
-        default=["small", "large", "mixed", "huge"],
-        choices=["small", "large", "mixed", "huge"],
+        default=[*WORKLOADS],
+        choices=[*WORKLOADS],
     )
     parser.add_argument(
         "--no-report",
@@ -426,6 +525,12 @@ def main() -> None:
                 f"mixed-l-{tag}": (args.large // 2, 32 * MiB),
             },
             "huge": {f"huge-{tag}": (1, 2 * 1024 * MiB)},
+            "short-small": {f"short-s-{tag}": (1000, 16 * KiB)},
+            "short-large": {f"short-l-{tag}": (8, 32 * MiB)},
+            "requests": {
+                f"req-s-{tag}": (1500, 16 * KiB),
+                f"req-l-{tag}": (4, 48 * MiB),
+            },
         }
         results = [
             run_workload(name, workloads[name], servers, args.workers, work)
@@ -438,7 +543,8 @@ def main() -> None:
         return
     machine = {"cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     RESULTS.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    CHART.write_text(chart(results))
+    timed = [r for r in results if "ratio" in r]
+    CHART.write_text(chart(timed))
     lines = [
         "## Copy throughput against rclone (`bench/copy_bench.py`)",
         "",
@@ -446,36 +552,28 @@ def main() -> None:
         "both tools at the same concurrency, alternating A B A B into fresh buckets; medians of "
         "two runs; whole processes (`wait4` for CPU, VmHWM for peak RSS); the servers' CPU "
         "is their process groups' CPU time during each run. `migrate apply` runs its full "
-        "steps (ledger, hashes, the write check's HEAD after each write, verify against the "
-        "target's listing, freeze, final sync); rclone 1.60 `copy` (it also HEADs each "
-        "object it wrote).",
+        "steps (ledger, hashes, the write check, verify against the target's listing, "
+        "freeze, final sync), after a `migrate probe` of the target, which found that moto's "
+        "write answers prove each write: the write check is the PUT's (or "
+        "CompleteMultipartUpload's) answer, without a HEAD. rclone 1.60 `copy` HEADs each "
+        "object it wrote.",
         "",
-        *table(results, ("migrate", "rclone"), "tool", rss=True),
+        *table(timed, ("migrate", "rclone"), "tool", rss=True),
     ]
-    lines += [
-        "",
-        "Ceilings, with the same adapters and concurrency, each alone (objects/s, MB/s); the "
-        "last column is what a PUT and a HEAD per object (both tools send both) allow when "
-        "they land on the S3 server's one busy core (1 / (1/write + 1/head)):",
-        "",
-        "| workload | read-only (Azurite) | write-only (S3) | HEAD-only (S3) | PUT + HEAD |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        c = r.get("ceilings")
-        if not c:
-            continue
-        both = 1 / (1 / c["write"]["objects_per_second"] + 1 / c["head"]["objects_per_second"])
-        lines.append(
-            f"| {r['workload']} | {c['read']['objects_per_second']} "
-            f"({c['read']['mb_per_second']} MB/s) | {c['write']['objects_per_second']} "
-            f"({c['write']['mb_per_second']} MB/s) | {c['head']['objects_per_second']} "
-            f"| {both:.1f} |"
-        )
+    lines += _requests_lines([r for r in results if "counted" in r])
+    lines += _ceiling_lines(timed)
     lines += [
         "",
         "Ratio (rclone wall time / ours; above 1 means faster than rclone): "
-        + ", ".join(f"{r['workload']} {r['ratio']}" for r in results)
+        + ", ".join(f"{r['workload']} {r['ratio']}" for r in timed)
+        + ".",
+        "",
+        "CPU per object of our process against rclone's: "
+        + ", ".join(
+            f"{r['workload']} {r['migrate']['cpu_seconds'] / r['rclone']['cpu_seconds']:.2f}x"
+            for r in timed
+            if r["rclone"]["cpu_seconds"]
+        )
         + ".",
         "",
         "![objects per second](images/copy_bench.svg)",

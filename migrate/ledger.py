@@ -201,7 +201,11 @@ class Ledger(VerifyLedger, UploadJournal, HookJournal, Protocol):
         """Mark objects (by key) failed with a reason that no retry will fix."""
         ...
 
-    def claim(self, service: str, limit: int) -> list[ObjectTask]: ...
+    def claim(self, service: str, limit: int, generation: int | None = None) -> list[ObjectTask]:
+        """Pending rows, claimed (-> copying). With ``generation``: only rows that listing
+        pass has listed (a pass still running never lists them again, so no copy of a row
+        races its upsert)."""
+        ...
 
     def record_results(
         self, results: Sequence[CopyResult], events: Sequence[AuditEvent] = ()

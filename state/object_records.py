@@ -142,9 +142,9 @@ class ObjectRecords(Database):
                 requeued += int(result.rowcount or 0)
         return requeued
 
-    def claim(self, service: str, limit: int) -> list[ObjectTask]:
+    def claim(self, service: str, limit: int, generation: int | None = None) -> list[ObjectTask]:
         with self.tx() as c:
-            return object_rows.claim(c, service, limit)
+            return object_rows.claim(c, service, limit, generation)
 
     def record_results(
         self, results: Sequence[CopyResult], events: Sequence[AuditEvent] = ()

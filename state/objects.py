@@ -154,9 +154,13 @@ def ingest(
     return ListingCounts(new=new, changed=changed, unchanged=len(listed) - new - changed)
 
 
-def claimable(service: str, limit: int) -> Select[Any]:
+def claimable(service: str, limit: int, generation: int | None = None) -> Select[Any]:
     """The next pending rows in listing order: the (service, status, id, size) index serves
-    them in order, so a claim costs the same on a million-row ledger as on an empty one."""
+    them in order, so a claim costs the same on a million-row ledger as on an empty one.
+    With ``generation``, only rows that listing pass has already listed (while it runs)."""
+    where = and_(objects.c.service == service, objects.c.status == "pending")
+    if generation is not None:
+        where = and_(where, objects.c.generation == generation)
     return (
         select(
             objects.c.id,
@@ -169,14 +173,16 @@ def claimable(service: str, limit: int) -> Select[Any]:
             objects.c.tier,
             objects.c.last_modified,
         )
-        .where(and_(objects.c.service == service, objects.c.status == "pending"))
+        .where(where)
         .order_by(objects.c.id)
         .limit(limit)
     )
 
 
-def claim(connection: Connection, service: str, limit: int) -> list[ObjectTask]:
-    rows = connection.execute(claimable(service, limit)).all()
+def claim(
+    connection: Connection, service: str, limit: int, generation: int | None = None
+) -> list[ObjectTask]:
+    rows = connection.execute(claimable(service, limit, generation)).all()
     if not rows:
         return []
     connection.execute(

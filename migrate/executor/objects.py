@@ -1,10 +1,19 @@
-"""The object work of a service: a resumable listing into the ledger, then parallel copies.
+"""The object work of a service: a resumable listing into the ledger, and parallel copies
+that start as soon as the first page is in it.
 
 Only the thread that runs the service writes its results, in batches; copies run on the
 shared worker pool, or on a cluster (a :class:`~migrate.executor.batches.BatchRunner`) in
 batches whose results this thread commits as they come back. Claims are committed before any
 byte moves (pending -> copying), results after the write check (copying -> done | failed); a
 run that dies leaves rows 'copying', which the next run puts back to pending.
+
+While the listing pass runs (on a thread of its own), copies claim only rows that pass has
+already listed: it never lists them again, so a row's upsert never races its copy. Rows the
+pass has not reached yet wait for it, or for its end. Names need no page-by-page collision
+check: the mapping to target keys is the identity on every name it accepts, and the names a
+stack would resolve to another key (``a//b``, ``a/./b``, a trailing ``/`` or ``.``) are
+refused by name, before any read (``migrate.objectrules.key_problem``): two source names
+never share a target key, whatever page each is on.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Sized
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +46,9 @@ from migrate.redact import redact
 FLUSH_EVERY = 256
 FLUSH_SECONDS = 1.0
 WINDOW_PER_WORKER = 4  # copies claimed per worker: the pool never waits on a claim
+LISTING_POLL = 0.05
+"""While the listing runs: how long the copies wait for its next page, or for a copy to
+end, before they claim again."""
 
 
 @dataclass
@@ -49,6 +62,38 @@ class ListingSummary:
         self.new += counts.new
         self.changed += counts.changed
         self.unchanged += counts.unchanged
+
+
+class _Feed:
+    """The listing pass running beside the copies: its generation, a wake-up per page, and
+    how it ended (its summary, or the error that stopped it)."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.summary = ListingSummary(generation=generation)
+        self.error: BaseException | None = None
+        self.cancel = threading.Event()
+        self._done = False
+        self._pages = threading.Condition()
+
+    @property
+    def running(self) -> bool:
+        with self._pages:
+            return not self._done
+
+    def page_in(self) -> None:
+        with self._pages:
+            self._pages.notify_all()
+
+    def finish(self) -> None:
+        with self._pages:
+            self._done = True
+            self._pages.notify_all()
+
+    def wait_page(self, timeout: float) -> None:
+        with self._pages:
+            if not self._done:
+                self._pages.wait(timeout)
 
 
 @dataclass
@@ -86,24 +131,55 @@ class ObjectMover:
 
     def inventory(self, service: str, container: str, prefix: str) -> ListingSummary:
         """List the source into the ledger, page by page, resuming an interrupted pass."""
-        generation = self.ledger.begin_listing(service)
+        feed = _Feed(self.ledger.begin_listing(service))
+        self._list_pages(service, container, prefix, feed)
+        return feed.summary
+
+    def list_and_copy(self, route: Route, prefix: str) -> tuple[ListingSummary, ObjectCounts]:
+        """List the source into the ledger on a thread of its own, and copy what it has
+        listed from its first page on. A listing error is raised once the copies of what
+        was listed are over (and recorded)."""
+        feed = _Feed(self.ledger.begin_listing(route.service))
+        lister = threading.Thread(
+            target=self._feed, args=(route, prefix, feed), name="list", daemon=True
+        )
+        lister.start()
+        try:
+            counts = self.copy_pending(route, feed)
+        finally:
+            feed.cancel.set()  # only if the copies stopped first (a stop, an error)
+            lister.join()
+        if feed.error is not None:
+            raise feed.error
+        if self.stop.is_set():
+            return feed.summary, counts
+        return feed.summary, self.ledger.counts(route.service)
+
+    def _feed(self, route: Route, prefix: str, feed: _Feed) -> None:
+        try:
+            self._list_pages(route.service, route.container, prefix, feed)
+        except BaseException as error:  # raised by list_and_copy, in the service's thread
+            feed.error = error
+        finally:
+            feed.finish()
+
+    def _list_pages(self, service: str, container: str, prefix: str, feed: _Feed) -> None:
         marker = self.ledger.service(service).listing_marker
-        summary = ListingSummary(generation=generation)
         listed = 0
         size = 0
-        while not self.stop.is_set():
+        while not self.stop.is_set() and not feed.cancel.is_set():
             page = self._page(container, prefix, marker)
-            summary.add(
-                self.ledger.ingest_listing(service, generation, page.objects, page.next_marker)
+            feed.summary.add(
+                self.ledger.ingest_listing(service, feed.generation, page.objects, page.next_marker)
             )
+            feed.page_in()
             listed += len(page.objects)
             size += sum(o.size for o in page.objects)
             self.progress.listed(service, listed, size)
             if page.next_marker is None:
                 self.ledger.finish_listing(service)
-                break
+                return
             marker = page.next_marker
-        return summary
 
     def _page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
         for attempt in retrying(self.policy):
@@ -111,12 +187,13 @@ class ObjectMover:
                 return self.source.list_page(container, prefix, marker)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
-    def copy_pending(self, route: Route) -> ObjectCounts:
-        """Copy every pending object of the service; returns the ledger's counts after."""
+    def copy_pending(self, route: Route, feed: _Feed | None = None) -> ObjectCounts:
+        """Copy every pending object of the service (with ``feed``, as its listing pass
+        lists them, until it ends); returns the ledger's counts after."""
         before = self.ledger.counts(route.service)
         self.progress.copying(route.service, before.done, before.bytes_done)
         if self.cluster is not None:
-            return self._copy_on_cluster(route, self.cluster)
+            return self._copy_on_cluster(route, self.cluster, feed)
         inflight: dict[Future[CopyResult], ObjectTask] = {}
         finished: queue.SimpleQueue[Future[CopyResult]] = queue.SimpleQueue()
         batch = _Batch()
@@ -126,20 +203,39 @@ class ObjectMover:
             # Refill once half the window is free: one claim (one transaction) per
             # ``2 * workers`` objects or more, not one per finished object.
             if not exhausted and not self.stop.is_set() and len(inflight) <= window // 2:
-                tasks = self.ledger.claim(route.service, window - len(inflight))
-                exhausted = not tasks
+                tasks, exhausted = self._claim(route, window - len(inflight), feed, inflight)
                 for task in tasks:
                     future = self.pool.submit(self.copier.copy, route, task)
                     inflight[future] = task
                     future.add_done_callback(finished.put)
             if not inflight:
-                break
-            for future in _finished(finished, timeout=0.5):
+                if exhausted or self.stop.is_set():
+                    break
+                continue
+            waiting = feed is not None and not exhausted
+            for future in _finished(finished, timeout=LISTING_POLL if waiting else 0.5):
                 task = inflight.pop(future)
                 self._collect(route, task, future, batch)
             self._flush(batch, force=False)
         self._flush(batch, force=True)
         return self.ledger.counts(route.service)
+
+    def _claim(
+        self, route: Route, limit: int, feed: _Feed | None, inflight: Sized
+    ) -> tuple[list[ObjectTask], bool]:
+        """The next tasks, and whether none is left (the listing pass is over and nothing is
+        pending). While the pass runs, only what it has listed; with nothing to copy yet,
+        wait for its next page."""
+        if feed is not None and feed.error is not None:
+            return [], True  # what was listed is claimed; the error ends the step
+        listing = feed is not None and feed.running
+        generation = feed.generation if feed is not None and listing else None
+        tasks = self.ledger.claim(route.service, limit, generation)
+        if tasks or not listing:
+            return tasks, not tasks
+        if not inflight and feed is not None:
+            feed.wait_page(LISTING_POLL)
+        return [], False
 
     def _collect(
         self, route: Route, task: ObjectTask, future: Future[CopyResult], batch: _Batch
@@ -164,7 +260,9 @@ class ObjectMover:
 
     # -- on a cluster ---------------------------------------------------------------------
 
-    def _copy_on_cluster(self, route: Route, cluster: BatchRunner) -> ObjectCounts:
+    def _copy_on_cluster(
+        self, route: Route, cluster: BatchRunner, feed: _Feed | None
+    ) -> ObjectCounts:
         """Claim, cut into batches, submit; commit each batch's results as it comes back. A
         lost or failed batch is submitted again, up to ``limits.attempts`` times."""
         inflight: dict[Future[BatchOutcome], ObjectBatch] = {}
@@ -174,18 +272,20 @@ class ObjectMover:
         while True:
             free = cluster.capacity - len(inflight)
             if not exhausted and not self.stop.is_set() and free > 0:
-                tasks = self.ledger.claim(route.service, free * self.limits.objects)
-                exhausted = not tasks
+                tasks, exhausted = self._claim(route, free * self.limits.objects, feed, inflight)
                 for batch in cut_batches(route, tasks, free, self.limits, numbers + 1):
                     numbers = batch.number
                     inflight[cluster.submit(self._with_uploads(batch))] = batch
             if not inflight:
-                break
+                if exhausted or self.stop.is_set():
+                    break
+                continue
             if self.stop.is_set():
                 for future in inflight:
                     future.cancel()  # claimed rows stay 'copying': the next run takes them
                 break
-            done, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+            poll = LISTING_POLL if feed is not None and not exhausted else 0.5
+            done, _ = wait(inflight, timeout=poll, return_when=FIRST_COMPLETED)
             for future in done:
                 batch = inflight.pop(future)
                 retry = self._commit_batch(batch, future, results)

@@ -6,7 +6,7 @@ new or changed, then deletions), validate (every listed object copied and checke
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from migrate.audit import AuditEvent
@@ -121,21 +121,39 @@ class ObjectStoreSteps:
         return detail
 
     def _list_and_copy(self, ctx: StepContext, route: Route) -> tuple[ListingSummary, ObjectCounts]:
-        """List, copy; objects that changed while they were read are listed and taken again."""
-        listing = self._listing(ctx, route)
-        counts = self._copy(ctx.name, route)
+        """List and copy at once (the copies start with the listing's first page); objects
+        that changed while they were read are listed and taken again."""
+        listing, counts = self._listed_copy(ctx, route)
         rounds = 0
         while counts.changed and rounds < MAX_CONVERGE_ROUNDS:
             rounds += 1
-            listing = self._listing(ctx, route)
-            counts = self._copy(ctx.name, route)
+            listing, counts = self._listed_copy(ctx, route)
         return listing, counts
 
-    def _copy(self, service: str, route: Route) -> ObjectCounts:
-        """Copy what is pending; remember the throughput it reached (for freeze planning)."""
+    def _listed_copy(self, ctx: StepContext, route: Route) -> tuple[ListingSummary, ObjectCounts]:
+        outcome: list[ListingSummary] = []
+
+        def run() -> ObjectCounts:
+            listing, counts = self.mover.list_and_copy(route, ctx.prefix)
+            outcome.append(listing)
+            return counts
+
+        try:
+            counts = self._copy(ctx.name, route, run)
+        except StorageError as error:
+            raise StepFailed(f"listing container '{route.container}': {error}") from None
+        if self.mover.stop.is_set():
+            raise Interrupted  # a listing cut short is never taken for a whole one
+        return outcome[0], counts
+
+    def _copy(
+        self, service: str, route: Route, run: Callable[[], ObjectCounts] | None = None
+    ) -> ObjectCounts:
+        """Copy what is pending (or what ``run`` lists and copies); remember the throughput
+        it reached (for freeze planning)."""
         before = self.ledger.counts(service).bytes_done
         started = time.monotonic()
-        counts = self.mover.copy_pending(route)
+        counts = run() if run is not None else self.mover.copy_pending(route)
         elapsed = time.monotonic() - started
         moved = counts.bytes_done - before
         if moved > 0 and elapsed > 0:

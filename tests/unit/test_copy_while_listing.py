@@ -1,0 +1,125 @@
+"""Copies start with the listing's first page, against in-memory fakes: the listing waits for a
+copy of its first page before it gives its second one, so a copy that waited for the whole
+listing would never come."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from migrate.errors import TransientStorageError
+from migrate.executor.copy import Copier, CopySettings, Route
+from migrate.executor.objects import ObjectMover
+from migrate.executor.progress import NullProgress
+from migrate.executor.retry import RetryPolicy
+from migrate.ports import Encryption, ListingPage, ObjectAttributes, Payload, WriteResult
+from state.store import Store
+from tests.fakes import FakeSource, FakeTarget
+from tests.planning import one_store_plan
+
+ROUTE = Route("svc-data", "src", "dst", Encryption("AES256"))
+POLICY = RetryPolicy(attempts=2, max_seconds=60)
+
+
+class GatedSource(FakeSource):
+    """Gives its second page only once ``gate`` is set (by the target's first write)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.waited: list[bool] = []
+
+    def list_page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
+        if marker is not None and not self.waited:
+            self.waited.append(self.gate.wait(timeout=20))
+        return super().list_page(container, prefix, marker)
+
+
+class OpeningTarget(FakeTarget):
+    def __init__(self, gate: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.order: list[str] = []
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: Payload,
+        md5_hex: str,
+        attributes: ObjectAttributes,
+        encryption: Encryption,
+    ) -> WriteResult:
+        self.order.append(key)
+        written = super().put(bucket, key, body, md5_hex, attributes, encryption)
+        self.gate.set()
+        return written
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.register_services(one_store_plan())
+    return store
+
+
+def _mover(
+    source: FakeSource, target: FakeTarget, store: Store, pool: ThreadPoolExecutor
+) -> ObjectMover:
+    copier = Copier(source, target, store, settings=CopySettings(), policy=POLICY)
+    return ObjectMover(source, store, copier, pool, NullProgress(), workers=2, policy=POLICY)
+
+
+def test_the_first_copy_starts_before_the_listing_ends(store: Store) -> None:
+    source = GatedSource()
+    source.containers["src"] = {}
+    for n in range(10):  # four pages of three
+        source.add("src", f"k{n:02d}", os.urandom(100 + n))
+    target = OpeningTarget(source.gate)
+    target.buckets["dst"] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing, counts = _mover(source, target, store, pool).list_and_copy(ROUTE, "")
+    assert source.waited == [True]  # page 2 was asked for after a copy of page 1 was written
+    assert target.order[0] in {"k00", "k01", "k02"}
+    assert (listing.new, counts.done, counts.total) == (10, 10, 10)
+    assert store.service("svc-data").listing_complete
+    for n in range(10):
+        assert target.body("dst", f"k{n:02d}") == source.containers["src"][f"k{n:02d}"].body
+
+
+def test_twins_on_different_pages_never_reach_one_target_key(store: Store) -> None:
+    """``x//y``, ``x/./y`` and ``x/y/`` name ``x/y`` on stacks that normalise paths; each is on a
+    page of its own. Only ``x/y`` itself is written, with its own bytes, whatever the order."""
+    source = FakeSource()
+    source.capabilities = type(source.capabilities)(native_md5=True, page_size=1)
+    source.containers["src"] = {}
+    twins = ["x//y", "x/./y", "x/y", "x/y/"]
+    for key in twins:
+        source.add("src", key, os.urandom(64))
+    target = FakeTarget()
+    target.buckets["dst"] = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        _, counts = _mover(source, target, store, pool).list_and_copy(ROUTE, "")
+    assert set(target.buckets["dst"]) == {"x/y"}
+    assert target.body("dst", "x/y") == source.containers["src"]["x/y"].body
+    assert (counts.done, counts.failed) == (1, 3)
+    assert not [m for m in target.mutations if m.startswith("put") and m != "put x/y"]
+
+
+def test_a_listing_that_fails_midway_keeps_what_it_copied_and_raises(store: Store) -> None:
+    source = FakeSource()
+    source.containers["src"] = {}
+    for n in range(9):
+        source.add("src", f"k{n:02d}", os.urandom(50))
+    source.faults.inject("list", TransientStorageError("listing broke"), at=[2, 3])
+    target = FakeTarget()
+    target.buckets["dst"] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool, pytest.raises(TransientStorageError):
+        _mover(source, target, store, pool).list_and_copy(ROUTE, "")
+    counts = store.counts("svc-data")
+    assert (counts.total, counts.done, counts.pending) == (3, 3, 0)
+    assert not store.service("svc-data").listing_complete

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import sqlite3
 from pathlib import Path
 
 from migrate.commands.probe import PROBE_BUCKET
@@ -51,6 +53,12 @@ def test_apply_refuses_a_target_that_contradicts_its_preset(
         probe = migrate("probe", str(inventory), env=env, cwd=tmp_path)
         assert probe.returncode == 1
         assert "CONTRADICTS PRESET" in probe.stdout
+        summary = (
+            sqlite3.connect(tmp_path / ".migrate" / "state.db")
+            .execute("select summary from probes")
+            .fetchone()[0]
+        )
+        assert json.loads(summary)["findings"] == {"proving_answers": False, "encryption": "AES256"}
         assert (
             migrate("plan", str(inventory), "-o", "plan.json", env=env, cwd=tmp_path).returncode
             == 0

@@ -70,7 +70,7 @@ def check(servers: emulators.Servers, bucket: str, stored: dict[str, bytes]) -> 
     for key, body in stored.items():
         try:
             got = s3.get_object(Bucket=bucket, Key=key)
-        except s3.exceptions.NoSuchKey:
+        except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
             missing += 1
             continue
         data = got["Body"].read()
@@ -92,12 +92,13 @@ def run_rclone(
 ) -> dict[str, Any]:
     config = rclone_config(servers, work)
     result = subprocess.run(
-        ["rclone", "copy", f"az:{container}", f"s3:{bucket}", "--config", str(config), "-q"],
+        ["rclone", "copy", f"az:{container}", f"s3:{bucket}", "--config", str(config)],
         capture_output=True,
         text=True,
         check=False,
+        env={k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"},
     )
-    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line or "Failed" in line]
     return {
         "exit": result.returncode,
         "errors": len(errors),
@@ -164,7 +165,7 @@ def report(r: dict[str, Any]) -> str:
         "with Azure's Content-MD5 (one Put Blob), half without (written in blocks); each tool "
         f"copies the container into a fresh bucket, then every object is read back ({r['date']}).",
         "",
-        "| tool | exit | errors reported | stored bytes equal | other bytes | missing "
+        "| tool | exit | error lines logged | stored bytes equal | other bytes | missing "
         "| Content-Encoding kept |",
         "|---|---:|---:|---:|---:|---:|---:|",
         f"| migrate apply | {m['exit']} | 0 | {m['stored_bytes_equal']} | {m['other_bytes']} "

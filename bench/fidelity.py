@@ -57,15 +57,7 @@ def seed(servers: emulators.Servers, container: str, count: int) -> dict[str, by
 
 
 def check(servers: emulators.Servers, bucket: str, stored: dict[str, bytes]) -> dict[str, Any]:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=servers.s3_url,
-        region_name="eu-west-2",
-        aws_access_key_id=emulators.S3_ACCESS_KEY,
-        aws_secret_access_key=emulators.S3_SECRET_KEY,
-    )
+    s3 = _s3(servers)
     same = other = missing = encoding_kept = 0
     for key, body in stored.items():
         try:
@@ -143,16 +135,20 @@ def main() -> None:
     replace_section("Copy fidelity", report(results))
 
 
-def _buckets(servers: emulators.Servers) -> list[str]:
+def _s3(servers: emulators.Servers) -> Any:
     import boto3
 
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=servers.s3_url,
         region_name="eu-west-2",
         aws_access_key_id=emulators.S3_ACCESS_KEY,
         aws_secret_access_key=emulators.S3_SECRET_KEY,
     )
+
+
+def _buckets(servers: emulators.Servers) -> list[str]:
+    s3 = _s3(servers)
     return [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 

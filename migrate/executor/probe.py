@@ -76,6 +76,19 @@ class ProbeReport:
         }
 
 
+@dataclass
+class _Canaries:
+    """One probe's canary objects: where they go, with what encryption, and which were
+    written (each is deleted at the end, whatever happened)."""
+
+    target: TargetStore
+    bucket: str
+    prefix: str
+    encryption: Encryption
+    report: ProbeReport
+    written: list[str] = field(default_factory=list)
+
+
 def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -88,23 +101,22 @@ def probe(
     features: Mapping[str, bool | None] | None = None,
 ) -> ProbeReport:
     report = ProbeReport(bucket)
-    run = f"{PREFIX}{uuid.uuid4().hex}/"
-    written: list[str] = []
+    canaries = _Canaries(target, bucket, f"{PREFIX}{uuid.uuid4().hex}/", encryption, report)
     created = False
     try:
         created = target.ensure_bucket(
             bucket, BucketSettings(encryption, {}, default_encryption=False)
         )
         _bucket_features(target, bucket, encryption, dict(features or {}), report)
-        single_proven = _single(target, bucket, run, encryption, report, written)
-        multipart_proven = _multipart(target, bucket, run, encryption, report, written)
+        single_proven = _single(canaries)
+        multipart_proven = _multipart(canaries)
         _answers_finding(report, encryption, single_proven, multipart_proven)
         if checksum_trailer is not None:
-            _trailer(target, bucket, run, checksum_trailer, report, written)
+            _trailer(canaries, checksum_trailer)
     except StorageError as error:
         report.checks.append(ProbeCheck("reach the target", False, str(error), True))
     finally:
-        for key in written:
+        for key in canaries.written:
             try:
                 target.delete(bucket, key)
             except StorageError as error:
@@ -159,17 +171,12 @@ def _bucket_features(
         report.checks.append(ProbeCheck(name, True, "implemented"))
 
 
-def _single(
-    target: TargetStore,
-    bucket: str,
-    run: str,
-    encryption: Encryption,
-    report: ProbeReport,
-    written: list[str],
-) -> str | None:
+def _single(canaries: _Canaries) -> str | None:
     """The single PUT's checks; what its answer lacks to prove the write (None: nothing)."""
+    target, bucket, encryption = canaries.target, canaries.bucket, canaries.encryption
+    report, written = canaries.report, canaries.written
     body = os.urandom(64 * 1024)
-    key = f"{run}single.bin"
+    key = f"{canaries.prefix}single.bin"
     answer = target.put(
         bucket,
         key,
@@ -241,17 +248,12 @@ def _multipart_name(part: int, parts: int) -> str:
     return f"multipart with {part // MiB} MiB parts (limit {parts} parts)"
 
 
-def _multipart(
-    target: TargetStore,
-    bucket: str,
-    run: str,
-    encryption: Encryption,
-    report: ProbeReport,
-    written: list[str],
-) -> str | None:
+def _multipart(canaries: _Canaries) -> str | None:
     """The multipart checks; what the completion's answer lacks to prove it (None: nothing)."""
+    target, bucket, encryption = canaries.target, canaries.bucket, canaries.encryption
+    report, written = canaries.report, canaries.written
     caps = target.capabilities
-    key = f"{run}multipart.bin"
+    key = f"{canaries.prefix}multipart.bin"
     first, last = os.urandom(caps.min_part_size), os.urandom(1234)
     upload = target.create_multipart(bucket, key, ObjectAttributes(), encryption)
     try:
@@ -303,16 +305,11 @@ def _answers_finding(
     report.checks.append(ProbeCheck("write answers prove the write", True, detail))
 
 
-def _trailer(
-    target: TargetStore,
-    bucket: str,
-    run: str,
-    send: Callable[[str, str, bytes], str],
-    report: ProbeReport,
-    written: list[str],
-) -> None:
+def _trailer(canaries: _Canaries, send: Callable[[str, str, bytes], str]) -> None:
+    target, bucket = canaries.target, canaries.bucket
+    report, written = canaries.report, canaries.written
     body = os.urandom(10_000)
-    key = f"{run}checksum.bin"
+    key = f"{canaries.prefix}checksum.bin"
     outcome = send(bucket, key, body)
     if outcome != "accepted":
         report.checks.append(

@@ -8,6 +8,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from migrate.executor.copy import Copier, CopySettings, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
 from migrate.executor.retry import RetryPolicy
-from migrate.ports import Encryption, ListingPage, ObjectAttributes, Payload, WriteResult
+from migrate.ports import Encryption, ListingPage, WriteResult
 from state.store import Store
 from tests.fakes import FakeSource, FakeTarget
 from tests.planning import one_store_plan
@@ -39,25 +40,19 @@ class GatedSource(FakeSource):
         return super().list_page(container, prefix, marker)
 
 
-class OpeningTarget(FakeTarget):
-    def __init__(self, gate: threading.Event) -> None:
-        super().__init__()
-        self.gate = gate
-        self.order: list[str] = []
+def opening(target: FakeTarget, gate: threading.Event) -> list[str]:
+    """Each write to ``target`` opens ``gate``; returns the keys written, in order."""
+    order: list[str] = []
+    put = target.put
 
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: Payload,
-        md5_hex: str,
-        attributes: ObjectAttributes,
-        encryption: Encryption,
-    ) -> WriteResult:
-        self.order.append(key)
-        written = super().put(bucket, key, body, md5_hex, attributes, encryption)
-        self.gate.set()
+    def opening_put(bucket: str, key: str, *rest: Any) -> WriteResult:
+        order.append(key)
+        written = put(bucket, key, *rest)
+        gate.set()
         return written
+
+    target.put = opening_put  # type: ignore[method-assign,assignment]
+    return order
 
 
 @pytest.fixture
@@ -79,12 +74,13 @@ def test_the_first_copy_starts_before_the_listing_ends(store: Store) -> None:
     source.containers["src"] = {}
     for n in range(10):  # four pages of three
         source.add("src", f"k{n:02d}", os.urandom(100 + n))
-    target = OpeningTarget(source.gate)
+    target = FakeTarget()
     target.buckets["dst"] = {}
+    order = opening(target, source.gate)
     with ThreadPoolExecutor(max_workers=2) as pool:
         listing, counts = _mover(source, target, store, pool).list_and_copy(ROUTE, "")
     assert source.waited == [True]  # page 2 was asked for after a copy of page 1 was written
-    assert target.order[0] in {"k00", "k01", "k02"}
+    assert order[0] in {"k00", "k01", "k02"}
     assert (listing.new, counts.done, counts.total) == (10, 10, 10)
     assert store.service("svc-data").listing_complete
     for n in range(10):

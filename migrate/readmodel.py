@@ -30,6 +30,8 @@ class ServiceProgress:
     """When the running step started (None unless the service is running)."""
     bytes_since_step: int = 0
     """Bytes of the objects done since the running step started."""
+    objects_since_step: int = 0
+    """Objects done since the running step started."""
     last_verify: dict[str, object] | None = None
     """The last verification: ``at``, ``level``, ``against``, ``differences``."""
     database: dict[str, object] | None = None

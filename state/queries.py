@@ -40,7 +40,7 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
     found = []
     for r in connection.execute(select(services).order_by(services.c.wave, services.c.name)):
         by_status = counts.get(r.name, {})
-        started, since = windows.get(r.name, (None, 0))
+        started, since, count_since = windows.get(r.name, (None, 0, 0))
         live = {k: v for k, v in by_status.items() if k != "deleted"}
         database = json.loads(r.database_progress) if r.database_progress else None
         if database is not None:  # a database service counts tables as its objects
@@ -73,6 +73,7 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
                 decommissioned_at=r.decommissioned_at,
                 step_started_at=started,
                 bytes_since_step=since,
+                objects_since_step=count_since,
                 last_verify=verified.get(r.name),
                 database=database,
             )
@@ -80,26 +81,26 @@ def service_progress(connection: Connection) -> list[ServiceProgress]:
     return found
 
 
-def _step_windows(connection: Connection) -> dict[str, tuple[str, int]]:
-    """For each running service: when its current step started, and the bytes of the
-    objects done since (the rate's numerator over the step's active time)."""
+def _step_windows(connection: Connection) -> dict[str, tuple[str, int, int]]:
+    """For each running service: when its current step started, and the bytes and the
+    number of the objects done since (the rates' numerators over the step's active time)."""
     running = connection.execute(
         select(services.c.name, steps.c.started_at)
         .join(steps, and_(steps.c.service == services.c.name, steps.c.step == services.c.step))
         .where(and_(services.c.state == "running", steps.c.started_at.is_not(None)))
     ).all()
-    windows: dict[str, tuple[str, int]] = {}
+    windows: dict[str, tuple[str, int, int]] = {}
     for name, started in running:
-        done = connection.execute(
-            select(func.coalesce(func.sum(objects.c.size), 0)).where(
+        done, count = connection.execute(
+            select(func.coalesce(func.sum(objects.c.size), 0), func.count()).where(
                 and_(
                     objects.c.service == name,
                     objects.c.status == "done",
                     objects.c.updated_at >= started,
                 )
             )
-        ).scalar()
-        windows[str(name)] = (str(started), int(done or 0))
+        ).one()
+        windows[str(name)] = (str(started), int(done or 0), int(count or 0))
     return windows
 
 

@@ -34,6 +34,9 @@ class StatusReport:
     services: list[ServiceProgress]
     plan: Plan | None = None
     rates: dict[str, float] = field(default_factory=dict)
+    """Bytes per second of each service copying (see ``copy_rates``)."""
+    object_rates: dict[str, float] = field(default_factory=dict)
+    """Objects per second of each service copying, over the same window."""
     series: list[tuple[str, int, int]] = field(default_factory=list)
     failures: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     steps: list[StepRow] = field(default_factory=list)
@@ -44,11 +47,16 @@ class StatusReport:
     taken_at: str = ""
 
     def eta_seconds(self, service: ServiceProgress) -> float | None:
-        """Seconds left at the service's rate; None unless it is copying at a known rate."""
+        """Seconds left at the service's rates; None unless it is copying at a known rate.
+        The longer of the bytes left at its byte rate and the objects left at its object
+        rate: many small objects take their time whatever their bytes."""
         rate = self.rates.get(service.name)
         if rate is None or rate <= 0:
             return None
-        return max(0, service.bytes_total - service.bytes_done) / rate
+        return _longest(
+            (service.bytes_total - service.bytes_done, rate),
+            (_objects_left(service), self.object_rates.get(service.name, 0.0)),
+        )
 
     def frozen_for(self, service: ServiceProgress) -> float | None:
         """Seconds the write freeze in progress has lasted; None when not frozen."""
@@ -78,7 +86,10 @@ class StatusReport:
         left = sum(s.bytes_total - s.bytes_done for s in self.services)
         if left <= 0:
             return 0.0
-        return left / self.total_rate if self.total_rate > 0 else None
+        if self.total_rate <= 0:
+            return None
+        objects = sum(_objects_left(s) for s in self.services)
+        return _longest((left, self.total_rate), (objects, sum(self.object_rates.values())))
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:
         if self.lock is None:
@@ -161,6 +172,7 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         services=snapshot.services,
         plan=plan,
         rates=copy_rates(snapshot.services, now),
+        object_rates=copy_rates(snapshot.services, now, objects=True),
         series=snapshot.series,
         failures=snapshot.failures,
         steps=in_plan_order(plan, snapshot.steps),
@@ -205,9 +217,22 @@ def frozen_since(service: ServiceProgress) -> str | None:
     return None if service.state == "rolled-back" else service.freeze_started_at
 
 
-def copy_rates(services: list[ServiceProgress], now: datetime) -> dict[str, float]:
-    """One definition of throughput for every view: the bytes a service copied since its
-    running copy step began, over that step's elapsed time; only for services copying."""
+def _objects_left(service: ServiceProgress) -> int:
+    return max(0, service.objects_total - service.objects_done - service.objects_failed)
+
+
+def _longest(*works: tuple[float, float]) -> float:
+    """The longest of (work left, rate) pairs, each at its rate (a pair without a rate
+    counts for nothing)."""
+    return max(max(0.0, left) / rate if rate > 0 else 0.0 for left, rate in works)
+
+
+def copy_rates(
+    services: list[ServiceProgress], now: datetime, *, objects: bool = False
+) -> dict[str, float]:
+    """One definition of throughput for every view: the bytes (or, with ``objects``, the
+    objects) a service copied since its running copy step began, over that step's elapsed
+    time; only for services copying."""
     rates: dict[str, float] = {}
     for service in services:
         if service.state != "running" or service.step_started_at is None:
@@ -216,7 +241,8 @@ def copy_rates(services: list[ServiceProgress], now: datetime) -> dict[str, floa
             continue
         elapsed = (now - parse_iso(service.step_started_at)).total_seconds()
         if elapsed > 0:
-            rates[service.name] = service.bytes_since_step / elapsed
+            done = service.objects_since_step if objects else service.bytes_since_step
+            rates[service.name] = done / elapsed
     return rates
 
 

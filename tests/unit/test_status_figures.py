@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from migrate.commands.status import status
 from migrate.ledger import CopyResult
 from migrate.ports import ObjectInfo
@@ -122,3 +124,26 @@ def test_steps_are_shown_in_the_order_the_plan_runs_them() -> None:
     ]
     ordered = [(r.service, r.step) for r in in_plan_order(plan, rows)]
     assert ordered == [("a", "prepare"), ("a", "freeze"), ("a", "cutover"), ("b", "prepare")]
+
+
+def test_many_small_objects_left_take_their_time_whatever_their_bytes(tmp_path: Path) -> None:
+    """One large object done, 99 small ones left: the ETA follows the objects left at the
+    object rate, not their few bytes at the byte rate (which said one second)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.register_services(one_store_plan())
+    generation = store.begin_listing("svc-data")
+    listed = [ObjectInfo(key="a-large", size=10_000_000, etag="e")] + [
+        ObjectInfo(key=f"k{n:02d}", size=100, etag="e") for n in range(99)
+    ]
+    store.ingest_listing("svc-data", generation, listed, None)
+    store.set_service_state("svc-data", "running", "replicate")
+    store.step_started("run-1", "svc-data", "replicate")
+    time.sleep(0.2)
+    first = store.claim("svc-data", 1)
+    assert [t.key for t in first] == ["a-large"]
+    store.record_results([CopyResult(first[0].id, "done", 1, sha256="0" * 64)])
+    report = status(store)
+    service = report.to_json()["services"]["svc-data"]
+    elapsed = 10_000_000 / service["rate_bytes_per_s"]  # the step's time so far
+    assert service["eta_seconds"] == pytest.approx(99 * elapsed, rel=0.01)
+    assert report.eta_total == pytest.approx(99 * elapsed, rel=0.01)

@@ -39,6 +39,8 @@ class _Service:
     task: TaskID | None = None
     baseline_bytes: int = 0
     """What the ledger counted as done when this run's copying began (not this run's work)."""
+    baseline_done: int = 0
+    """The objects it counted as done then."""
     shown: tuple[int, int, int] | None = None
     """(done, failed, listed) when the last plain line was written."""
 
@@ -104,6 +106,7 @@ class TerminalProgress:
             state = self._services.setdefault(service, _Service())
             state.done, state.done_bytes = objects_done, bytes_done
             state.baseline_bytes = bytes_done
+            state.baseline_done = objects_done
             state.started = time.monotonic()
             if self._live and state.task is not None:
                 # from there, without counting it as this run's speed
@@ -158,10 +161,12 @@ class TerminalProgress:
             state.shown = now
             elapsed = max(time.monotonic() - state.started, 1e-6)
             rate = (state.done_bytes - state.baseline_bytes) / elapsed
+            per_second = (state.done - state.baseline_done) / elapsed
             self._say(
                 f"  {name}: {state.done}/{state.listed} objects, "
                 f"{format_bytes(state.done_bytes)}/{format_bytes(state.listed_bytes)}, "
-                f"{format_bytes(rate)}/s" + (f", {state.failed} failed" if state.failed else "")
+                f"{format_bytes(rate)}/s, {per_second:.0f} objects/s"
+                + (f", {state.failed} failed" if state.failed else "")
             )
 
 

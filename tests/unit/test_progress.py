@@ -56,3 +56,23 @@ def test_without_a_terminal_a_service_that_did_not_move_is_not_written_again(
     lines = out.getvalue().splitlines()
     assert sum("done-store" in line for line in lines) == 1
     assert sum("live-store" in line for line in lines) == 5
+
+
+def test_a_plain_line_gives_this_runs_objects_per_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small objects move few bytes: the line says how many objects a second, counted from
+    where this run began (97 were done by the run before)."""
+    monkeypatch.setattr(progress_module, "PLAIN_EVERY_SECONDS", 0.0)
+    clock = iter([100.0, 100.0, 102.0, 102.0, 102.0, 102.0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock, 102.0))
+    out = io.StringIO()
+    plain = TerminalProgress(Console(file=out, force_terminal=False, width=140))
+    with plain:
+        plain.listed("claims", 101, 101 * 1024)
+        plain.copying("claims", 97, 97 * 1024)
+        for index in range(4):
+            plain.copied("claims", f"k{index}", 1024, "done")
+    last = out.getvalue().splitlines()[-1]
+    assert "101/101 objects" in last
+    assert "2 objects/s" in last  # 4 objects in 2 s, not 101

@@ -5,6 +5,7 @@ did not move is not written again."""
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from rich.console import Console
@@ -65,7 +66,7 @@ def test_a_plain_line_gives_this_runs_objects_per_second(
     where this run began (97 were done by the run before)."""
     monkeypatch.setattr(progress_module, "PLAIN_EVERY_SECONDS", 0.0)
     clock = iter([100.0, 100.0, 102.0, 102.0, 102.0, 102.0])
-    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock, 102.0))
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock, 102.0))
     out = io.StringIO()
     plain = TerminalProgress(Console(file=out, force_terminal=False, width=140))
     with plain:

@@ -22,8 +22,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 UPGRADES: dict[int, tuple[str, ...]] = {
+    # 9 -> 10: claims of one listing pass (copies run while it lists) read the pass's
+    # pending rows from an index, not past every older pending row
+    9: (
+        "CREATE INDEX IF NOT EXISTS ix_objects_service_generation "
+        "ON objects (service, status, generation, id)",
+    ),
     # 8 -> 9: a database service's replication (tables, rows, lag, the names of what it
     # created on both servers, so that any later run can remove them)
     8: ("ALTER TABLE services ADD COLUMN database_progress TEXT",),
@@ -198,6 +204,7 @@ objects = Table(
     # covers status counts (size) and serves claims in id order without sorting the pending
     # rows (version 3 had (service, status, size): every claim sorted them all)
     Index("ix_objects_service_status", "service", "status", "id", "size"),
+    Index("ix_objects_service_generation", "service", "status", "generation", "id"),
     Index("ix_objects_status_updated", "status", "updated_at"),  # recent throughput
     Index("ix_objects_service_norm", "service", "norm_key"),
 )

@@ -344,11 +344,12 @@ class Copier:
                 self._attributes(task, hashes),
                 route.encryption,
             )
-        if self._answers_prove(route):
+        by_answer = self._answers_prove(route)
+        if by_answer:
             info = self._check_answer(route, task, hashes, written, md5, single=True)
         else:
             info = self._check_written(route, task, hashes, expect_md5_etag=True)
-        return self._done(task, hashes, info, written.version_id)
+        return self._done(task, hashes, info, written.version_id, by_answer=by_answer)
 
     @contextmanager
     def _buffer_for(self, size: int) -> Iterator[memoryview]:
@@ -666,13 +667,20 @@ class Copier:
         return replace(task.attributes, metadata=metadata)
 
     def _done(
-        self, task: ObjectTask, hashes: _Hashes, checked: ObjectInfo, version: str | None
+        self,
+        task: ObjectTask,
+        hashes: _Hashes,
+        checked: ObjectInfo,
+        version: str | None,
+        *,
+        by_answer: bool = False,
     ) -> CopyResult:
-        """The object is done: record what was read and what the write check saw."""
+        """The object is done: record what was read and what the write check saw (a HEAD,
+        or the write's answer: ``answer-md5`` says the stored metadata was not read)."""
         if task.md5 is not None:
             proof = "source-md5"
         elif checked.md5 is not None:
-            proof = "target-md5"
+            proof = "answer-md5" if by_answer else "target-md5"
         else:
             proof = "parts-md5"
         return CopyResult(

@@ -64,6 +64,21 @@ class ListingSummary:
         self.unchanged += counts.unchanged
 
 
+class _BusyClock:
+    """Seconds with copies in flight: a throughput over them is the copies' own, not the
+    listing's (a pass that lists a million names to copy ten would otherwise seem slow)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._last = time.monotonic()
+
+    def tick(self, copying: bool) -> None:
+        now = time.monotonic()
+        if copying:
+            self.seconds += now - self._last
+        self._last = now
+
+
 class _Feed:
     """The listing pass running beside the copies: its generation, a wake-up per page, and
     how it ended (its summary, or the error that stopped it)."""
@@ -128,6 +143,8 @@ class ObjectMover:
         self.workers = workers
         self.policy = policy
         self.stop = stop or copier.stop
+        self.busy_seconds = 0.0
+        """Seconds the last ``copy_pending`` had copies in flight."""
 
     def inventory(self, service: str, container: str, prefix: str) -> ListingSummary:
         """List the source into the ledger, page by page, resuming an interrupted pass."""
@@ -199,7 +216,9 @@ class ObjectMover:
         batch = _Batch()
         window = self.workers * WINDOW_PER_WORKER
         exhausted = False
+        busy = _BusyClock()
         while True:
+            busy.tick(bool(inflight))
             # Refill once half the window is free: one claim (one transaction) per
             # ``2 * workers`` objects or more, not one per finished object.
             if not exhausted and not self.stop.is_set() and len(inflight) <= window // 2:
@@ -218,22 +237,24 @@ class ObjectMover:
                 self._collect(route, task, future, batch)
             self._flush(batch, force=False)
         self._flush(batch, force=True)
+        self.busy_seconds = busy.seconds
         return self.ledger.counts(route.service)
 
     def _claim(
         self, route: Route, limit: int, feed: _Feed | None, inflight: Sized
     ) -> tuple[list[ObjectTask], bool]:
-        """The next tasks, and whether none is left (the listing pass is over and nothing is
-        pending). While the pass runs, only what it has listed; with nothing to copy yet,
-        wait for its next page."""
-        if feed is not None and feed.error is not None:
-            return [], True  # what was listed is claimed; the error ends the step
-        listing = feed is not None and feed.running
-        generation = feed.generation if feed is not None and listing else None
-        tasks = self.ledger.claim(route.service, limit, generation)
-        if tasks or not listing:
+        """The next tasks, and whether none is left. With a listing pass, only the rows it
+        has listed (a row it does not list is gone at the source): while it runs, with
+        nothing to copy yet, wait for its next page; once it has ended (whole, or stopped
+        by an error), until none of its rows is left."""
+        if feed is None:
+            tasks = self.ledger.claim(route.service, limit)
             return tasks, not tasks
-        if not inflight and feed is not None:
+        running = feed.running
+        tasks = self.ledger.claim(route.service, limit, feed.generation)
+        if tasks or not running:
+            return tasks, not tasks
+        if not inflight:
             feed.wait_page(LISTING_POLL)
         return [], False
 
@@ -269,7 +290,9 @@ class ObjectMover:
         results = _Batch()
         numbers = 0
         exhausted = False
+        busy = _BusyClock()
         while True:
+            busy.tick(bool(inflight))
             free = cluster.capacity - len(inflight)
             if not exhausted and not self.stop.is_set() and free > 0:
                 tasks, exhausted = self._claim(route, free * self.limits.objects, feed, inflight)
@@ -293,6 +316,7 @@ class ObjectMover:
                     inflight[cluster.submit(self._with_uploads(retry))] = retry
             self._flush(results, force=False)
         self._flush(results, force=True)
+        self.busy_seconds = busy.seconds
         return self.ledger.counts(route.service)
 
     def _with_uploads(self, batch: ObjectBatch) -> ObjectBatch:

@@ -9,10 +9,12 @@ Levels:
   computed while copying, its ``migrate-source-md5`` the Azure MD5. A blob that had no MD5 at
   Azure and went in parts has only its size and ETag here: the report says so.
   In apply's verify step (``trust_write_checks``) an object whose listing shows the ETag and
-  Last-Modified its write check saw (with the encryption required, if the bucket needs it)
-  is not HEADed again: that check made the same comparisons, and any later write to the key
-  (new bytes, metadata or encryption) gives it a new Last-Modified. ``migrate verify`` on its
-  own always HEADs.
+  size its write check saw, a Last-Modified no later than it recorded (with the encryption
+  required, if the bucket needs it) is not HEADed again: any later write to the key (new
+  bytes, metadata or encryption) gives it a later Last-Modified. A HEAD write check made the
+  same comparisons; a write proven by its answer (``answer-md5``) had its bytes and
+  encryption proven, not its stored metadata, and its proof says so. ``migrate verify`` on
+  its own always HEADs.
 - ``deep``: hash, plus a re-read of the target's bytes, hashed and compared with the SHA-256
   of the bytes read at the source: the only level that finds bytes corrupted at rest.
 - ``sample``: hash, plus deep on a rotating ``PCT`` of the objects (a later run takes the next
@@ -159,7 +161,14 @@ def verify_service(
 SOURCE_MD5_MATCHED = "source MD5 matched"
 TARGET_MD5_MATCHED = "target MD5 and stored SHA-256 matched (not re-read)"
 SIZE_AND_ETAG = "size and ETag only (no MD5 at the source; re-read with --deep)"
-_RECORDED_PROOFS = {"source-md5": SOURCE_MD5_MATCHED, "target-md5": TARGET_MD5_MATCHED}
+ANSWER_MD5_MATCHED = (
+    "target MD5 in the write's answer (stored metadata not read; `migrate verify` HEADs it)"
+)
+_RECORDED_PROOFS = {
+    "source-md5": SOURCE_MD5_MATCHED,
+    "target-md5": TARGET_MD5_MATCHED,
+    "answer-md5": ANSWER_MD5_MATCHED,
+}
 
 
 def _unchanged(obj: CopiedObject, listed: ObjectInfo, encrypted: bool) -> bool:

@@ -5,7 +5,6 @@ new or changed, then deletions), validate (every listed object copied and checke
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -152,9 +151,8 @@ class ObjectStoreSteps:
         """Copy what is pending (or what ``run`` lists and copies); remember the throughput
         it reached (for freeze planning)."""
         before = self.ledger.counts(service).bytes_done
-        started = time.monotonic()
         counts = run() if run is not None else self.mover.copy_pending(route)
-        elapsed = time.monotonic() - started
+        elapsed = self.mover.busy_seconds  # the copies' own time, not the listing's
         moved = counts.bytes_done - before
         if moved > 0 and elapsed > 0:
             self.ledger.set_throughput(service, moved / elapsed)

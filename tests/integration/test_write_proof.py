@@ -77,7 +77,7 @@ def test_after_a_probe_writes_are_proven_by_their_answers_without_a_head(
     ).fetchall()
     assert len(rows) == 42
     assert all(etag and modified and sse == "AES256" for _, etag, modified, sse in rows)
-    assert {proof for proof, *_ in rows} == {"source-md5", "target-md5", "parts-md5"}
+    assert {proof for proof, *_ in rows} == {"source-md5", "answer-md5", "parts-md5"}
     start = db.execute(
         "select detail from audit_events where action = 'apply.start' order by seq desc"
     ).fetchone()

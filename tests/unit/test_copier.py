@@ -434,7 +434,7 @@ def proving_copier(source: FakeSource, target: FakeTarget, store: Store) -> Copi
     )
 
 
-@pytest.mark.parametrize(("size", "proof"), [(3 * KiB, "target-md5"), (10 * KiB, "parts-md5")])
+@pytest.mark.parametrize(("size", "proof"), [(3 * KiB, "answer-md5"), (10 * KiB, "parts-md5")])
 def test_where_answers_prove_the_write_no_head_is_sent(
     source: FakeSource, target: FakeTarget, store: Store, size: int, proof: str
 ) -> None:

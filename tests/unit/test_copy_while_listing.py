@@ -119,3 +119,30 @@ def test_a_listing_that_fails_midway_keeps_what_it_copied_and_raises(store: Stor
     counts = store.counts("svc-data")
     assert (counts.total, counts.done, counts.pending) == (3, 3, 0)
     assert not store.service("svc-data").listing_complete
+
+
+def test_a_row_the_pass_does_not_list_is_not_copied(store: Store) -> None:
+    """An earlier pass listed six objects and copied none; one is deleted at the source since.
+    The new pass copies the five it lists and leaves the sixth to be retired, unread."""
+    source = FakeSource()
+    source.containers["src"] = {}
+    for n in range(6):
+        source.add("src", f"k{n:02d}", os.urandom(40))
+    earlier = store.begin_listing("svc-data")
+    store.ingest_listing(
+        "svc-data",
+        earlier,
+        [source.containers["src"][k].info for k in source.containers["src"]],
+        None,
+    )
+    store.finish_listing("svc-data")
+    del source.containers["src"]["k03"]
+    target = FakeTarget()
+    target.buckets["dst"] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing, counts = _mover(source, target, store, pool).list_and_copy(ROUTE, "")
+    assert (listing.unchanged, counts.done, counts.pending) == (5, 5, 1)
+    assert "put k03" not in target.mutations
+    assert source.faults.calls.get("open", 0) == 5
+    assert store.retire_unlisted("svc-data", listing.generation) == []  # none was copied
+    assert (store.counts("svc-data").pending, store.counts("svc-data").total) == (0, 5)

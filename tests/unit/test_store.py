@@ -101,6 +101,24 @@ def test_claims_do_not_sort_the_pending_rows(store: Store) -> None:
     assert [t.key for t in store.claim("svc-data", 16)] == [f"k{n:04d}" for n in range(16)]
 
 
+def test_claims_of_one_listing_pass_read_its_rows_from_an_index(store: Store) -> None:
+    """While copies run beside a listing pass, claims take only that pass's rows: from the
+    (service, status, generation, id) index, not past every older pending row."""
+    store.ingest_listing("svc-data", 1, [_info(f"old{n:03d}") for n in range(30)], None)
+    store.ingest_listing("svc-data", 2, [_info(f"new{n:03d}") for n in range(5)], None)
+    if store.engine.dialect.name == "sqlite":
+        query = claimable("svc-data", 16, 2).compile(
+            store.engine, compile_kwargs={"literal_binds": True}
+        )
+        with store.tx() as c:
+            plan = " ".join(
+                str(row) for row in c.execute(text(f"EXPLAIN QUERY PLAN {query}")).all()
+            )
+        assert "ix_objects_service_generation" in plan
+        assert "TEMP B-TREE" not in plan.upper()
+    assert [t.key for t in store.claim("svc-data", 16, 2)] == [f"new{n:03d}" for n in range(5)]
+
+
 def test_reading_a_missing_database_says_so(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="nothing has been applied"):
         Store.open(f"sqlite:///{tmp_path / 'none.db'}", readonly=True)

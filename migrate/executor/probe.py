@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from migrate.errors import StorageError, UnsupportedFeature
+from migrate.errors import PermanentStorageError, StorageError, UnsupportedFeature
 from migrate.executor.copy import MD5_ETAG_MODES, multipart_etag
 from migrate.ports import (
     BucketSettings,
@@ -108,9 +108,8 @@ def probe(
             bucket, BucketSettings(encryption, {}, default_encryption=False)
         )
         _bucket_features(target, bucket, encryption, dict(features or {}), report)
-        single_proven = _single(canaries)
-        multipart_proven = _multipart(canaries)
-        _answers_finding(report, encryption, single_proven, multipart_proven)
+        gaps = [_single(canaries), _computed_etag(canaries), _multipart(canaries)]
+        _answers_finding(report, encryption, [gap for gap in gaps if gap is not None])
         if checksum_trailer is not None:
             _trailer(canaries, checksum_trailer)
     except StorageError as error:
@@ -231,6 +230,38 @@ def _single(canaries: _Canaries) -> str | None:
     return _answer_gap(answer, _md5(body), encryption, "PUT")
 
 
+def _computed_etag(canaries: _Canaries) -> str | None:
+    """A PUT whose Content-MD5 is not the MD5 of its body: the server refuses it (it checks
+    Content-MD5), or stores it and answers with the MD5 of what it stored (it computes its
+    ETags). An answer that gives back the Content-MD5 sent only echoes it, and proves
+    nothing. What that lacks to prove a write (None: nothing)."""
+    body, other = os.urandom(4096), os.urandom(4096)
+    key = f"{canaries.prefix}wrong-md5.bin"
+    name = "Content-MD5 checked, or the ETag computed"
+    try:
+        answer = canaries.target.put(
+            canaries.bucket, key, body, _md5(other), ObjectAttributes(), canaries.encryption
+        )
+    except PermanentStorageError as refused:
+        canaries.report.checks.append(
+            ProbeCheck(name, True, f"a wrong Content-MD5 is refused ({refused})")
+        )
+        return None
+    canaries.written.append(key)
+    if answer.etag == _md5(body):
+        detail = (
+            "a wrong Content-MD5 is stored, but the ETag answered is the MD5 of what was stored"
+        )
+        canaries.report.checks.append(ProbeCheck(name, True, detail))
+        return None
+    detail = (
+        f"a wrong Content-MD5 is stored and the answer gives the ETag {answer.etag}, not the "
+        "MD5 of what was stored"
+    )
+    canaries.report.checks.append(ProbeCheck(name, True, detail))
+    return "the PUT answer's ETag is not computed from what the server stored"
+
+
 def _answer_gap(
     answer: WriteResult, expected: str | None, encryption: Encryption, what: str
 ) -> str | None:
@@ -291,10 +322,7 @@ def _multipart(canaries: _Canaries) -> str | None:
     return _answer_gap(answer, multipart_etag(parts), encryption, "CompleteMultipartUpload")
 
 
-def _answers_finding(
-    report: ProbeReport, encryption: Encryption, single: str | None, multipart: str | None
-) -> None:
-    gaps = [gap for gap in (single, multipart) if gap is not None]
+def _answers_finding(report: ProbeReport, encryption: Encryption, gaps: list[str]) -> None:
     report.findings.update(proving_answers=not gaps, encryption=encryption.mode)
     detail = (
         "yes: apply takes the PUT and CompleteMultipartUpload answers as the write check, "

@@ -35,7 +35,7 @@ def test_probe_passes_and_cleans_up(
     ):
         assert check in result.stdout, check
     deletes = [p for m, p in requests if m == "DELETE"]
-    assert len(deletes) == 4  # every canary object, then the bucket the probe created
+    assert len(deletes) == 5  # every canary object, then the bucket the probe created
     assert all(p.startswith(f"/{PROBE_BUCKET}") for p in deletes)
     assert PROBE_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 

@@ -36,7 +36,7 @@ from migrate.executor.batches import (
     Upload,
     cut_batches,
 )
-from migrate.executor.copy import Copier, Route
+from migrate.executor.copy import Copier, Interrupted, Route
 from migrate.executor.progress import Progress
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
 from migrate.ledger import CopyResult, Ledger, ListingCounts, ObjectCounts, ObjectTask
@@ -199,10 +199,16 @@ class ObjectMover:
             marker = page.next_marker
 
     def _page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
-        for attempt in retrying(self.policy):
+        for attempt in retrying(self.policy, sleep=self._pause):
             with attempt:
                 return self.source.list_page(container, prefix, marker)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    def _pause(self, seconds: float) -> None:
+        """A listing retry's wait, cut short by a stop: the run stops at once, it does not
+        wait for the listing's retries (up to ``policy.retry_max_time``)."""
+        if self.stop.wait(seconds):
+            raise Interrupted
 
     def copy_pending(self, route: Route, feed: _Feed | None = None) -> ObjectCounts:
         """Copy every pending object of the service (with ``feed``, as its listing pass

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from migrate.errors import TransientStorageError
-from migrate.executor.copy import Copier, CopySettings, Route
+from migrate.executor.copy import Copier, CopySettings, Interrupted, Route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import NullProgress
 from migrate.executor.retry import RetryPolicy
@@ -146,3 +146,35 @@ def test_a_row_the_pass_does_not_list_is_not_copied(store: Store) -> None:
     assert source.faults.calls.get("open", 0) == 5
     assert store.retire_unlisted("svc-data", listing.generation) == []  # none was copied
     assert (store.counts("svc-data").pending, store.counts("svc-data").total) == (0, 5)
+
+
+class StoppingSource(FakeSource):
+    """Fails its listing, and the run is stopped meanwhile (Ctrl-C during the retry wait)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+        self.calls = 0
+
+    def list_page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
+        self.calls += 1
+        self.stop.set()
+        raise TransientStorageError("busy")
+
+
+def test_a_stop_cuts_the_listings_retry_wait_short(store: Store) -> None:
+    """The listing fails and its retry waits: a stop ends the run at once, without the next
+    attempts (two more, after waits of up to 30 s each, here)."""
+    stop = threading.Event()
+    source = StoppingSource(stop)
+    source.containers["src"] = {}
+    target = FakeTarget()
+    target.buckets["dst"] = {}
+    copier = Copier(source, target, store, settings=CopySettings(), policy=POLICY, stop=stop)
+    slow = RetryPolicy(attempts=3, max_seconds=60, base_seconds=30, cap_seconds=30)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        mover = ObjectMover(source, store, copier, pool, NullProgress(), workers=2, policy=slow)
+        with pytest.raises(Interrupted):
+            mover.list_and_copy(ROUTE, "")
+    assert source.calls == 1
+    assert not store.service("svc-data").listing_complete

@@ -136,15 +136,9 @@ def main() -> None:
 
 
 def _s3(servers: emulators.Servers) -> Any:
-    import boto3
+    from tests.integration.helpers import s3_client
 
-    return boto3.client(
-        "s3",
-        endpoint_url=servers.s3_url,
-        region_name="eu-west-2",
-        aws_access_key_id=emulators.S3_ACCESS_KEY,
-        aws_secret_access_key=emulators.S3_SECRET_KEY,
-    )
+    return s3_client(servers)
 
 
 def _buckets(servers: emulators.Servers) -> list[str]:

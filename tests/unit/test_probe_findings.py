@@ -4,27 +4,25 @@ nothing of the encryption, does not."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from migrate.executor.probe import probe
-from migrate.ports import Encryption, ObjectAttributes, Payload, WriteResult
+from migrate.ports import Encryption, Payload, WriteResult
 from tests.fakes import FakeTarget
 
 AES = Encryption("AES256")
 
 
-class EchoingTarget(FakeTarget):
-    """Checks no Content-MD5 and answers with the one it was sent (a thin gateway)."""
+def echoing(target: FakeTarget) -> FakeTarget:
+    """A thin gateway: checks no Content-MD5 and answers with the one it was sent."""
 
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: Payload,
-        md5_hex: str,
-        attributes: ObjectAttributes,
-        encryption: Encryption,
-    ) -> WriteResult:
-        stored = self._store(bucket, key, bytes(body), attributes, encryption, md5_hex)
+    def put(bucket: str, key: str, body: Payload, md5_hex: str, *rest: Any) -> WriteResult:
+        attributes, encryption = rest
+        stored = target._store(bucket, key, bytes(body), attributes, encryption, md5_hex)
         return WriteResult(md5_hex, encryption=stored.encryption, stored_by=stored.stored_by)
+
+    target.put = put  # type: ignore[method-assign,assignment]
+    return target
 
 
 def _finding(target: FakeTarget) -> tuple[dict[str, object], str]:
@@ -42,7 +40,7 @@ def test_a_target_that_computes_its_etags_and_echoes_encryption_proves_its_write
 
 
 def test_a_target_that_echoes_the_content_md5_it_was_sent_proves_nothing() -> None:
-    findings, detail = _finding(EchoingTarget())
+    findings, detail = _finding(echoing(FakeTarget()))
     assert findings["proving_answers"] is False
     assert "not computed from what the server stored" in detail
 

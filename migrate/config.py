@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from migrate.bandwidth import parse_limit
+from migrate.filters import PatternError, check_patterns
 from migrate.presets import PRESETS
 from migrate.providers import REQUIRED_FOR, SOURCES, TARGETS, source_provider, target_provider
 from migrate.units import Duration, Rate, Size
@@ -125,6 +127,9 @@ class PolicyConfig(_Frozen):
     max_bytes_per_wave: Size | None = None
     pilot_wave: bool = True
     bandwidth: Rate = 100 * 1024**2
+    bandwidth_limit: str | None = None
+    """rclone's ``--bwlimit``: ``50M``, ``off`` or a timetable such as ``"08:00,50M 19:00,off"``:
+    the most the copy reads per second (the estimates use ``bandwidth`` below it)."""
     decommission_notice: Duration = 21 * 86400
     max_delete_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
     """A sync that would delete more than this share of a service's objects asks first."""
@@ -135,6 +140,19 @@ class PolicyConfig(_Frozen):
     hook_timeout: Duration = 900
     hooks_env: list[EnvName] = Field(default_factory=list)
     """Variables of the tool's environment every hook gets (never one of the tool's secrets)."""
+
+    @field_validator("bandwidth_limit")
+    @classmethod
+    def _limit(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_limit(text)  # ValueError: pydantic names the field and the line
+        return text
+
+    @property
+    def estimate_rate(self) -> float:
+        """What estimates assume: ``bandwidth``, or the limit's lowest rate when lower."""
+        lowest = parse_limit(self.bandwidth_limit).lowest() if self.bandwidth_limit else None
+        return min(self.bandwidth, lowest) if lowest is not None else self.bandwidth
 
 
 SchemaName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_$]{0,62}$")]
@@ -162,6 +180,31 @@ class DataConfig(_Frozen):
     object_estimate: Annotated[int, Field(ge=0)] | None = None
     propagate_deletes: bool = False
     verify: Literal["listing", "hash", "deep"] = "hash"
+    include: list[str] = Field(default_factory=list)
+    """rclone globs: when given, only the objects matching one of them are copied."""
+    exclude: list[str] = Field(default_factory=list)
+    """rclone globs: the objects matching one of them are never copied (nor deleted)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object_count(cls, data: object) -> object:
+        """``object_count`` (what ``migrate discover`` writes) is ``object_estimate``."""
+        if not isinstance(data, dict) or "object_count" not in data:
+            return data
+        data = dict(data)
+        count = data.pop("object_count")
+        if "object_estimate" in data and data["object_estimate"] != count:
+            raise ValueError("'object_count' and 'object_estimate' disagree: give one")
+        data["object_estimate"] = count
+        return data
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _globs(cls, patterns: list[str]) -> list[str]:
+        try:
+            return check_patterns(patterns)
+        except PatternError as error:
+            raise ValueError(str(error)) from None
 
 
 class HooksConfig(_Frozen):

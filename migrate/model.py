@@ -6,9 +6,12 @@ deterministically (the same inventory gives the same bytes apart from ``created_
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from migrate.filters import KeyFilter
 
 FORMAT_VERSION = 1
 
@@ -66,6 +69,10 @@ class PlannedService(_Frozen):
     approval: list[str] = Field(default_factory=list)
     propagate_deletes: bool = False
     verify: str = "hash"
+    include: list[str] = Field(default_factory=list)
+    """``data.include``: rclone globs, relative to the prefix's folder (``migrate.filters``)."""
+    exclude: list[str] = Field(default_factory=list)
+    """``data.exclude``: an object matching one of them is never copied, nor deleted."""
     hooks: dict[str, str] = Field(default_factory=dict)
     """Step (or ``rollback``, ``decommission``) -> shell command."""
     hooks_env: list[str] = Field(default_factory=list)
@@ -82,6 +89,10 @@ class PlannedService(_Frozen):
     @property
     def has_data(self) -> bool:
         return self.container is not None and self.bucket is not None
+
+    @property
+    def key_filter(self) -> KeyFilter:
+        return KeyFilter.of(self.include, self.exclude, self.prefix)
 
 
 class PlannedEndpoint(_Frozen):
@@ -112,6 +123,10 @@ class PlannedPolicy(_Frozen):
     retry_attempts: int = 8
     retry_max_seconds: int = 600
     bandwidth: float = 100 * 1024**2
+    """The rate estimates use: ``policy.bandwidth``, or the lowest rate of
+    ``policy.bandwidth_limit`` when lower (an estimate never promises a shorter copy)."""
+    bandwidth_limit: str | None = None
+    """``policy.bandwidth_limit`` as written: a rate or a timetable (``migrate.bandwidth``)."""
     decommission_notice_seconds: int = 21 * 86400
     max_delete_fraction: float = 0.05
     max_deletes: int = 1000
@@ -140,13 +155,19 @@ class Plan(_Frozen):
         """What a service's work in a ledger is bound to: the platform and where its data
         comes from and goes to. Another route under the same name is another service."""
         service = self.services[name]
-        return {
+        route: dict[str, str | None] = {
             "inventory": self.name,
             "kind": service.kind,
             "container": service.container,
             "prefix": service.prefix if service.has_data else None,
             "bucket": service.bucket,
         }
+        # Only when set: a route recorded before filters existed stays the same route.
+        for field_name in ("include", "exclude"):
+            patterns = getattr(service, field_name)
+            if patterns and service.has_data:
+                route[field_name] = json.dumps(patterns)
+        return route
 
     @property
     def total_bytes(self) -> int:

@@ -167,6 +167,14 @@ class AuditTrail(Protocol):
     def audit_events(self, project: str | None = None) -> list[SealedEvent]: ...
 
 
+class SettingRecords(Protocol):
+    """What an operator changes for a running apply, and what the run says it holds."""
+
+    def setting(self, name: str) -> str | None: ...
+
+    def set_setting(self, name: str, value: str | None) -> None: ...
+
+
 class ReadSide(Protocol):
     def snapshot(self, series_since: str | None) -> LedgerSnapshot: ...
 
@@ -179,7 +187,7 @@ class SnapshotReader(LedgerReader, Protocol):
     def consistent_reads(self) -> AbstractContextManager[None]: ...
 
 
-class StatusStore(PlanRecords, LockRecords, ReadSide, Protocol):
+class StatusStore(PlanRecords, LockRecords, ReadSide, SettingRecords, Protocol):
     """What ``status`` reads."""
 
 
@@ -217,6 +225,7 @@ class ApplyStore(
     ServiceRecords,
     ObjectRecords,
     EvidenceRecords,
+    SettingRecords,
     Protocol,
 ):
     """What apply (and its rehearsal) read and write."""

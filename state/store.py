@@ -8,7 +8,8 @@ and each a Protocol of ``migrate.repositories`` that the commands depend on:
 - ``state.evidence_records``: verifications, probes, evidence files;
 - ``state.hook_processes``: the hooks in flight (their process groups);
 - ``state.audit_log``: the hash-chained audit log;
-- ``state.readside``: the read-only snapshot that status and its views render.
+- ``state.readside``: the read-only snapshot that status and its views render;
+- ``state.settings``: what an operator changes for a running apply (its bandwidth limit).
 
 A process-wide mutex serialises this process's threads on the one writer connection; readers
 (status, dashboard) open their own engine.
@@ -25,6 +26,7 @@ from state.object_records import ObjectRecords
 from state.plans import PlanRecords
 from state.readside import ReadSide
 from state.services import ServiceRecords
+from state.settings import SettingRecords
 
 __all__ = ["LOCK_NAME", "Store"]
 
@@ -38,6 +40,7 @@ class Store(
     HookRecords,
     AuditLog,
     ReadSide,
+    SettingRecords,
 ):
     """The composition of the repositories over one engine."""
 

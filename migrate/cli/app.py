@@ -6,6 +6,7 @@ command asked for (``migrate.cli.registry``); the app itself is ``migrate.cli.ro
 from migrate.cli import (  # noqa: F401 - registers the commands
     apply,
     audit,
+    bandwidth,
     lifecycle,
     plan,
     probe,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from migrate.commands.loading import LoadedPlan
     from migrate.config import PolicyConfig
     from migrate.executor.rehearsal import Rehearsal
-    from migrate.repositories import EvidenceRecords
+    from migrate.repositories import EvidenceRecords, SettingRecords
     from migrate.scaleout.cluster import DaskCluster
 
 
@@ -100,6 +100,16 @@ def apply_cmd(
             help="With --dry-run: exit 0 when there is nothing to do, 2 when there are changes.",
         ),
     ] = False,
+    bwlimit: Annotated[
+        str | None,
+        typer.Option(
+            "--bwlimit",
+            metavar="RATE",
+            help="Most bytes per second the copy reads (rclone's syntax: 50M, off, or a "
+            'timetable "08:00,50M 19:00,off"); over policy.bandwidth_limit. Change it for '
+            "the running apply with `migrate bwlimit`.",
+        ),
+    ] = None,
     state: StateOption = None,
 ) -> None:
     """Execute (or rehearse with --dry-run) the saved plan; resumes where a run stopped."""
@@ -124,6 +134,7 @@ def apply_cmd(
             repair=repair,
             force=force,
             detailed_exitcode=detailed_exitcode,
+            bwlimit=bwlimit,
         )
         _run(arguments)
 
@@ -196,6 +207,9 @@ def _run(args: ApplyArguments) -> None:
         )
         if args.log_format is not LogFormat.json:
             console.print(f"Write check: {write_check}", highlight=False)
+            console.print(
+                f"Bandwidth limit: {_limit_line(loaded, options, store)}", highlight=False
+            )
         with signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
             result = apply(
                 loaded,
@@ -244,7 +258,17 @@ def execution_options(args: ApplyArguments, policy: PolicyConfig) -> ApplyOption
         evidence_dir=evidence_folder(sqlite_path(args.state_url)),
         insecure=args.insecure,
         scheduler=args.scheduler,
+        bwlimit=args.bwlimit,
     )
+
+
+def _limit_line(loaded: LoadedPlan, options: ApplyOptions, store: SettingRecords) -> str:
+    from migrate.commands.apply import bandwidth_setting
+
+    setting = bandwidth_setting(loaded.plan, options, store)
+    if setting.source == "none":
+        return "none (--bwlimit or policy.bandwidth_limit sets one; `migrate bwlimit` changes it)"
+    return setting.describe()
 
 
 def _with_write_proof(
@@ -469,6 +493,14 @@ def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
         if s.database:
             _render_database_rehearsal(console, s)
             continue
+        if s.excluded_objects:
+            console.print(
+                Text(
+                    f"  {s.name}: {s.excluded_objects} objects "
+                    f"({format_bytes(s.excluded_bytes)}) left out by its filter "
+                    "(data.include/data.exclude): never copied, never deleted"
+                )
+            )
         for key, reason in s.blocked[:20]:
             console.print(Text(f"  {s.name}: {key!r} cannot be copied: {reason}", style="yellow"))
     console.print(

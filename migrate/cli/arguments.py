@@ -65,6 +65,8 @@ class ApplyArguments:
     """``--repair SERVICE``: copy again what its last verification found the target lost."""
     force: bool = False
     detailed_exitcode: bool = False
+    bwlimit: str | None = None
+    """``--bwlimit``: a rate or a timetable (checked)."""
 
 
 def parse_apply(
@@ -88,6 +90,7 @@ def parse_apply(
     repair: str | None = None,
     force: bool = False,
     detailed_exitcode: bool = False,
+    bwlimit: str | None = None,
 ) -> ApplyArguments:
     """Check ``migrate apply``'s flags, in the order the errors are reported: the number of
     workers, the executor, the executor with the scheduler, the scheduler's address (plain tcp
@@ -109,6 +112,8 @@ def parse_apply(
         raise InvalidInput("--repair copies on this machine: leave out --executor dask")
     if detailed_exitcode and not dry_run:
         raise InvalidInput("--detailed-exitcode goes with --dry-run")
+    if bwlimit is not None:
+        check_bwlimit(bwlimit, "--bwlimit")
     return ApplyArguments(
         plan_file=plan_file,
         state_url=resolve_state_url(state, env),
@@ -128,6 +133,7 @@ def parse_apply(
         repair=repair,
         force=force,
         detailed_exitcode=detailed_exitcode,
+        bwlimit=bwlimit,
     )
 
 
@@ -160,3 +166,14 @@ def _check_repair(
         raise InvalidInput(
             f"--repair {repair} works on that one service: leave out {', '.join(chosen)}"
         )
+
+
+def check_bwlimit(text: str, flag: str) -> str:
+    """A rate or a timetable of rclone's syntax, or InvalidInput naming the flag."""
+    from migrate.bandwidth import parse_limit
+
+    try:
+        parse_limit(text)
+    except ValueError as error:
+        raise InvalidInput(f"{flag} {text[:60]!r}: {error}") from None
+    return text

@@ -16,6 +16,7 @@ from migrate import __version__
 COMMAND_MODULES: dict[str, str] = {
     "apply": "migrate.cli.apply",
     "audit": "migrate.cli.audit",
+    "bwlimit": "migrate.cli.bandwidth",
     "verify": "migrate.cli.lifecycle",
     "rollback": "migrate.cli.lifecycle",
     "decommission": "migrate.cli.lifecycle",

@@ -184,6 +184,8 @@ def _render(report: StatusReport) -> Group:
                 style="red" if stale else "",
             )
         )
+    if report.bandwidth is not None:
+        parts.append(Text(f"Bandwidth limit: {_limit_text(report.bandwidth)}."))
     states = [s.state for s in report.services]
     parts.append(
         Text(
@@ -261,3 +263,18 @@ def unlock_cmd(
                     f"{released.heartbeat_at}): {result.why}."
                 )
             )
+
+
+def _limit_text(holding: dict[str, object]) -> str:
+    """What the running apply holds: the rate, where it comes from, the next change."""
+    from migrate.bandwidth import describe_rate
+
+    rate = holding.get("bytes_per_s")
+    shown = describe_rate(float(rate) if isinstance(rate, int | float) else None)
+    text = f"{shown} by {holding.get('source')}"
+    if holding.get("text") and holding.get("text") != shown:
+        text += f" ({holding.get('text')})"
+    change = holding.get("next_change")
+    if isinstance(change, str):
+        text += f", next change at {change[11:16]}"
+    return text + "; `migrate bwlimit RATE` changes it"

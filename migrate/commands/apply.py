@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from migrate.audit import AuditEvent, insecure_override
+from migrate.bandwidth import Limit, parse_limit
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.commands.probe import refuse_contradicted_target
@@ -26,9 +28,18 @@ from migrate.executor.rehearsal import Rehearsal, rehearse
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.runner import Runner, RunOutcome, RunSettings
 from migrate.executor.steps import StepHandlers
+from migrate.executor.throttle import (
+    OVERRIDE_SETTING,
+    Governor,
+    RateLimiter,
+    Setting,
+    parse_override,
+    resolve,
+)
 from migrate.ledger import LedgerReader, LockInfo, ObjectCounts
+from migrate.model import Plan
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
-from migrate.repositories import ApplyStore, SnapshotReader
+from migrate.repositories import ApplyStore, SettingRecords, SnapshotReader
 from migrate.timeutil import now_iso
 
 HEARTBEAT_SECONDS = 10.0
@@ -50,6 +61,8 @@ class ApplyOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     scheduler: str | None = None
     """The dask scheduler the copies run on (None: threads of this process)."""
+    bwlimit: str | None = None
+    """``--bwlimit``: a rate or a timetable, over the plan's ``policy.bandwidth_limit``."""
 
 
 @dataclass(frozen=True)
@@ -241,10 +254,21 @@ def _locked_apply(
         data = wave_evidence(store, loaded, wave, names, identity.run_id)
         evidence_files.append(write_evidence(store, options.evidence_dir, data)[0])
 
+    limiter = RateLimiter()
+    governor = Governor(store, limiter, *base_limit(loaded.plan, options), identity.run_id)
     try:
-        with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="copy") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="copy") as pool,
+            governor.running(stop),
+        ):
             copier = Copier(
-                source, target, store, settings=options.copy, policy=options.retry, stop=stop
+                source,
+                target,
+                store,
+                settings=options.copy,
+                policy=options.retry,
+                stop=stop,
+                limiter=limiter,
             )
             mover = ObjectMover(
                 source,
@@ -420,7 +444,25 @@ def _options(options: ApplyOptions) -> dict[str, object]:
         "executor": "dask" if options.scheduler else "local",
         "scheduler": options.scheduler,
         "write_check": "answer" if options.copy.proving_answers else "head",
+        "bwlimit": options.bwlimit,
     }
+
+
+def base_limit(plan: Plan, options: ApplyOptions) -> tuple[Limit | None, str]:
+    """The run's own limit (before any ``migrate bwlimit``), and where it comes from."""
+    if options.bwlimit is not None:
+        return parse_limit(options.bwlimit), "--bwlimit"
+    if plan.policy.bandwidth_limit:
+        return parse_limit(plan.policy.bandwidth_limit), "policy.bandwidth_limit"
+    return None, "none"
+
+
+def bandwidth_setting(plan: Plan, options: ApplyOptions, store: SettingRecords) -> Setting:
+    """What the run will hold when it starts: for the line apply prints first."""
+    override = store.setting(OVERRIDE_SETTING)
+    return resolve(
+        *base_limit(plan, options), parse_override(override), datetime.now().astimezone()
+    )
 
 
 def _summary(result: ApplyResult) -> dict[str, object]:

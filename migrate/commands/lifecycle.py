@@ -91,13 +91,20 @@ def verify(
             cursor=record.verify_cursor,
             policy=policy,
             encrypted=plan.target is None or plan.target.encryption != "none",
+            keep=plan.services[name].key_filter,
         )
         if report.next_cursor is not None:
             store.set_verify_cursor(name, report.next_cursor)
         planned = plan.services[name]
         if against == "source" and source is not None and planned.container is not None:
             report.differences += compare_with_source(
-                name, planned.container, planned.prefix, store, source, policy=policy
+                name,
+                planned.container,
+                planned.prefix,
+                store,
+                source,
+                policy=policy,
+                keep=planned.key_filter,
             )
             report.against = "source"
         record_verification(store, name, planned.project, report, run_id, "verify")
@@ -286,9 +293,16 @@ def _verify_before_retiring(
         level=level,
         policy=policy,
         encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
+        keep=planned.key_filter,
     )
     report.differences += compare_with_source(
-        name, planned.container, planned.prefix, store, source, policy=policy
+        name,
+        planned.container,
+        planned.prefix,
+        store,
+        source,
+        policy=policy,
+        keep=planned.key_filter,
     )
     report.against = "source"
     record_verification(store, name, planned.project, report, run_id, "decommission")

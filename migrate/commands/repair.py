@@ -302,10 +302,17 @@ def _verify_again(
             policy=options.retry,
             workers=options.workers,
             encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
+            keep=planned.key_filter,
         )
         if plan.against == "source" and planned.container is not None:
             report.differences += compare_with_source(
-                plan.service, planned.container, planned.prefix, store, source, policy=options.retry
+                plan.service,
+                planned.container,
+                planned.prefix,
+                store,
+                source,
+                policy=options.retry,
+                keep=planned.key_filter,
             )
             report.against = "source"
     except StorageError as error:

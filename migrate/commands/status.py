@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from migrate.audit import AuditEvent
+from migrate.commands.bandwidth import running_limit
 from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo, ServiceRecord
@@ -45,6 +46,24 @@ class StatusReport:
     evidence: list[EvidenceRow] = field(default_factory=list)
     approvals: list[ApprovalRow] = field(default_factory=list)
     taken_at: str = ""
+    bandwidth: dict[str, Any] | None = None
+    """The bandwidth limit the running apply holds (``bytes_per_s`` None: off), None when no
+    apply runs or it holds none."""
+
+    @property
+    def limit(self) -> float | None:
+        """Bytes per second the running apply may read, None when it is not limited."""
+        if self.bandwidth is None:
+            return None
+        rate = self.bandwidth.get("bytes_per_s")
+        return float(rate) if isinstance(rate, int | float) and rate > 0 else None
+
+    def _limited(self, rate: float) -> float:
+        """A service's rate as the limit lets it go on: the copying services share it."""
+        limit, total = self.limit, sum(self.rates.values())
+        if limit is None or total <= limit:
+            return rate
+        return rate * limit / total
 
     def eta_seconds(self, service: ServiceProgress) -> float | None:
         """Seconds left at the service's rates; None unless it is copying at a known rate.
@@ -54,7 +73,7 @@ class StatusReport:
         if rate is None or rate <= 0:
             return None
         return _longest(
-            (service.bytes_total - service.bytes_done, rate),
+            (service.bytes_total - service.bytes_done, self._limited(rate)),
             (_objects_left(service), self.object_rates.get(service.name, 0.0)),
         )
 
@@ -89,7 +108,8 @@ class StatusReport:
         if self.total_rate <= 0:
             return None
         objects = sum(_objects_left(s) for s in self.services)
-        return _longest((left, self.total_rate), (objects, sum(self.object_rates.values())))
+        rate = self.total_rate if self.limit is None else min(self.total_rate, self.limit)
+        return _longest((left, rate), (objects, sum(self.object_rates.values())))
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:
         if self.lock is None:
@@ -119,6 +139,7 @@ class StatusReport:
             if self.plan_sha256
             else None,
             "lock": lock,
+            "bandwidth_limit": self.bandwidth,
             "services": {
                 s.name: {
                     "wave": s.wave,
@@ -181,6 +202,7 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         evidence=snapshot.evidence,
         approvals=snapshot.approvals,
         taken_at=now.strftime(ISO),
+        bandwidth=running_limit(store),
     )
 
 

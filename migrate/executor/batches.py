@@ -51,6 +51,9 @@ class ObjectBatch:
     uploads: Mapping[str, Upload] = field(default_factory=dict)
     """The uploads in flight for the batch's keys, as the ledger knows them."""
     attempt: int = 1
+    rate_share: float | None = None
+    """Bytes per second the worker process that copies it may read (its share of the
+    bandwidth limit; None: no limit), as the limit stood when the batch left."""
 
     @property
     def size(self) -> int:
@@ -71,6 +74,11 @@ class BatchRunner(Protocol):
     @property
     def capacity(self) -> int:
         """Batches to keep in flight so that no worker waits."""
+        ...
+
+    @property
+    def processes(self) -> int:
+        """The processes that copy: each takes an equal share of the bandwidth limit."""
         ...
 
     def submit(self, batch: ObjectBatch) -> Future[BatchOutcome]: ...
@@ -161,6 +169,7 @@ class MemoryJournal:
 def copy_batch(copier: Copier, journal: MemoryJournal, batch: ObjectBatch) -> BatchOutcome:
     """Copy a batch, one object after the other (a worker runs one batch per thread)."""
     journal.take(batch)
+    copier.limiter.set_rate(batch.rate_share)
     try:
         results = tuple(copier.copy(batch.route, task) for task in batch.tasks)
     finally:

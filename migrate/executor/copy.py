@@ -41,6 +41,7 @@ from migrate.errors import (
     TransientStorageError,
 )
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
+from migrate.executor.throttle import RateLimiter
 from migrate.ledger import CopyResult, ObjectTask, UploadJournal
 from migrate.model import Plan
 from migrate.objectrules import (
@@ -260,6 +261,7 @@ class Copier:
         policy: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] | None = None,
         stop: threading.Event | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -273,6 +275,8 @@ class Copier:
             max_workers=max(1, settings.part_concurrency), thread_name_prefix="part"
         )
         self.stop = stop or threading.Event()
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        """The bandwidth limit every read of this copier pays into (``--bwlimit``)."""
 
     def close(self) -> None:
         """Stop the part uploaders (after the copies that use them are over)."""
@@ -334,7 +338,7 @@ class Copier:
         with self._buffer_for(task.size) as buffer:
             hashes = _Hashes()
             with self._open_source(route, task) as reader:
-                self._fill(buffer, reader.chunks(self.settings.chunk_size), hashes)
+                self._fill(buffer, self._read(reader), hashes)
             md5 = self._check_read(route, task, hashes, confirm_unchanged=False)
             written = self.target.put(
                 route.bucket,
@@ -361,6 +365,10 @@ class Copier:
             return
         with self._small.hold(self.settings.footprint(size)):
             yield memoryview(bytearray(size))
+
+    def _read(self, reader: ObjectReader) -> Iterator[bytes]:
+        """The object's bytes, chunk by chunk, within the bandwidth limit."""
+        return self.limiter.throttled(reader.chunks(self.settings.chunk_size), self.stop)
 
     @staticmethod
     def _fill(buffer: memoryview, chunks: Iterator[bytes], hashes: _Hashes) -> None:
@@ -460,7 +468,7 @@ class Copier:
     ) -> Iterator[tuple[memoryview, bytearray]]:
         """The stored bytes in parts, each read into a buffer the pool lends before it is
         read (and takes back once the part is sent)."""
-        chunks = reader.chunks(self.settings.chunk_size)
+        chunks = self._read(reader)
         pending = memoryview(b"")
         while True:
             buffer = self._buffers.take(part_size)

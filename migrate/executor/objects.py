@@ -39,6 +39,7 @@ from migrate.executor.batches import (
 from migrate.executor.copy import Copier, Interrupted, Route
 from migrate.executor.progress import Progress
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retrying
+from migrate.filters import NO_FILTER, KeyFilter
 from migrate.ledger import CopyResult, Ledger, ListingCounts, ObjectCounts, ObjectTask
 from migrate.ports import ListingPage, SourceStore
 from migrate.redact import redact
@@ -57,6 +58,8 @@ class ListingSummary:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    excluded: int = 0
+    """Listed at the source, left out by the service's ``include``/``exclude``."""
 
     def add(self, counts: ListingCounts) -> None:
         self.new += counts.new
@@ -83,8 +86,9 @@ class _Feed:
     """The listing pass running beside the copies: its generation, a wake-up per page, and
     how it ended (its summary, or the error that stopped it)."""
 
-    def __init__(self, generation: int) -> None:
+    def __init__(self, generation: int, keep: KeyFilter = NO_FILTER) -> None:
         self.generation = generation
+        self.keep = keep
         self.summary = ListingSummary(generation=generation)
         self.error: BaseException | None = None
         self.cancel = threading.Event()
@@ -146,17 +150,21 @@ class ObjectMover:
         self.busy_seconds = 0.0
         """Seconds the last ``copy_pending`` had copies in flight."""
 
-    def inventory(self, service: str, container: str, prefix: str) -> ListingSummary:
+    def inventory(
+        self, service: str, container: str, prefix: str, keep: KeyFilter = NO_FILTER
+    ) -> ListingSummary:
         """List the source into the ledger, page by page, resuming an interrupted pass."""
-        feed = _Feed(self.ledger.begin_listing(service))
+        feed = _Feed(self.ledger.begin_listing(service), keep)
         self._list_pages(service, container, prefix, feed)
         return feed.summary
 
-    def list_and_copy(self, route: Route, prefix: str) -> tuple[ListingSummary, ObjectCounts]:
+    def list_and_copy(
+        self, route: Route, prefix: str, keep: KeyFilter = NO_FILTER
+    ) -> tuple[ListingSummary, ObjectCounts]:
         """List the source into the ledger on a thread of its own, and copy what it has
         listed from its first page on. A listing error is raised once the copies of what
         was listed are over (and recorded)."""
-        feed = _Feed(self.ledger.begin_listing(route.service))
+        feed = _Feed(self.ledger.begin_listing(route.service), keep)
         lister = threading.Thread(
             target=self._feed, args=(route, prefix, feed), name="list", daemon=True
         )
@@ -186,6 +194,9 @@ class ObjectMover:
         size = 0
         while not self.stop.is_set() and not feed.cancel.is_set():
             page = self._page(container, prefix, marker)
+            kept = [o for o in page.objects if feed.keep.keeps(o.key)]
+            feed.summary.excluded += len(page.objects) - len(kept)
+            page = replace(page, objects=kept)
             feed.summary.add(
                 self.ledger.ingest_listing(service, feed.generation, page.objects, page.next_marker)
             )
@@ -326,7 +337,8 @@ class ObjectMover:
         return self.ledger.counts(route.service)
 
     def _with_uploads(self, batch: ObjectBatch) -> ObjectBatch:
-        """The batch with its large objects' uploads started and written in the ledger."""
+        """The batch with its large objects' uploads started and written in the ledger, and
+        the worker's share of the bandwidth limit as it stands now."""
         uploads: dict[str, Upload] = {}
         for task in batch.tasks:
             try:
@@ -335,7 +347,13 @@ class ObjectMover:
                 upload = None  # the worker starts it (and reports it back)
             if upload is not None:
                 uploads[task.key] = upload
-        return replace(batch, uploads=uploads)
+        return replace(batch, uploads=uploads, rate_share=self._rate_share())
+
+    def _rate_share(self) -> float | None:
+        rate = self.copier.limiter.rate
+        if rate is None or self.cluster is None:
+            return rate
+        return rate / max(1, self.cluster.processes)
 
     def _commit_batch(
         self, batch: ObjectBatch, future: Future[BatchOutcome], results: _Batch

@@ -28,6 +28,9 @@ class ServiceRehearsal:
     skip_objects: int = 0
     skip_bytes: int = 0
     delete_objects: int = 0
+    excluded_objects: int = 0
+    """Listed at the source, left out by ``data.include``/``data.exclude``."""
+    excluded_bytes: int = 0
     blocked: list[tuple[str, str]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
@@ -94,6 +97,7 @@ class Rehearsal:
                     "skip_objects": s.skip_objects,
                     "delete_objects": s.delete_objects,
                     "blocked_objects": len(s.blocked),
+                    "excluded_objects": s.excluded_objects,
                     "steps": s.steps,
                     **({"method": s.method} if s.method else {}),
                 }
@@ -135,15 +139,7 @@ def rehearse(
         elif planned.container is not None and not steps:
             entry.skip_objects, entry.skip_bytes = ledger.done_count(name)  # done: apply skips it
         elif planned.container is not None:
-            _objects(
-                entry,
-                planned.container,
-                planned.prefix,
-                planned.propagate_deletes,
-                source,
-                ledger,
-                capabilities,
-            )
+            _objects(entry, planned, planned.container, source, ledger, capabilities)
         result.services.append(entry)
     return result
 
@@ -169,19 +165,22 @@ def _database(entry: ServiceRehearsal, planned: PlannedService, connect: Databas
 
 def _objects(
     entry: ServiceRehearsal,
+    planned: PlannedService,
     container: str,
-    prefix: str,
-    propagate_deletes: bool,
     source: SourceStore,
     ledger: LedgerReader,
     capabilities: TargetCapabilities,
 ) -> None:
     marker: str | None = None
     matched_done = 0
+    keep = planned.key_filter
     while True:
-        page = source.list_page(container, prefix, marker)
-        known = ledger.known(entry.name, [o.key for o in page.objects])
-        for obj in page.objects:
+        page = source.list_page(container, planned.prefix, marker)
+        kept = [o for o in page.objects if keep.keeps(o.key)]
+        entry.excluded_objects += len(page.objects) - len(kept)
+        entry.excluded_bytes += sum(o.size for o in page.objects) - sum(o.size for o in kept)
+        known = ledger.known(entry.name, [o.key for o in kept])
+        for obj in kept:
             problem = object_problem(
                 obj.key, obj.size, obj.tier, obj.attributes.metadata, capabilities
             )
@@ -203,5 +202,5 @@ def _objects(
         if page.next_marker is None:
             break
         marker = page.next_marker
-    if propagate_deletes:
+    if planned.propagate_deletes:
         entry.delete_objects = ledger.done_count(entry.name)[0] - matched_done

@@ -36,6 +36,7 @@ from typing import Protocol, TypeVar
 from migrate.audit import AuditEvent
 from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call
+from migrate.filters import NO_FILTER, KeyFilter
 from migrate.ledger import CopiedObject, KnownObject, VerifyLedger
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
 from migrate.ports import ObjectInfo, SourceStore, TargetStore
@@ -118,11 +119,13 @@ def verify_service(
     workers: int = 8,
     encrypted: bool = False,
     trust_write_checks: bool = False,
+    keep: KeyFilter = NO_FILTER,
 ) -> VerifyReport:
     """Verify a service's copies; HEADs and re-reads run ``workers`` at a time, the report is
     written in key order by this thread. ``encrypted``: the bucket must encrypt, so every
     object's HEAD must report server-side encryption. ``trust_write_checks``: an object the
-    listing shows unchanged since its write check is not HEADed again."""
+    listing shows unchanged since its write check is not HEADed again. ``keep``: the
+    service's filter; a target object it leaves out is not the service's, never "extra"."""
     report = VerifyReport(service, level if sample_pct is None else f"sample:{sample_pct:g}%")
     for key, status, error in ledger.not_copied(service, 1000):
         if status == "failed":  # pending or changed: still moving while the source is live
@@ -138,7 +141,7 @@ def verify_service(
         deep_ids, report.next_cursor = _sample(service, ledger, sample_pct, cursor)
     deep = level == "deep"
     examine = partial(_examine, bucket, target, policy, deep, deep_ids)
-    pairs = _reconcile(service, bucket, ledger, target, report, policy)
+    pairs = _reconcile(service, bucket, ledger, target, report, policy, keep)
     if level == "listing" and sample_pct is None:
         for _ in pairs:
             report.checked += 1
@@ -221,6 +224,7 @@ def _reconcile(
     target: TargetStore,
     report: VerifyReport,
     policy: RetryPolicy,
+    keep: KeyFilter = NO_FILTER,
 ) -> Iterator[tuple[CopiedObject, ObjectInfo]]:
     """Merge the ledger's copied objects with the target's listing, streaming: both come in
     code-point (= UTF-8 byte) order of key, so memory stays flat whatever the count. Yields
@@ -237,7 +241,8 @@ def _reconcile(
             )
             want = next(expected, None)
         elif have is not None and (want is None or have.key < want.key):
-            unmatched.append(have.key)
+            if keep.keeps(have.key):
+                unmatched.append(have.key)
             if len(unmatched) >= PAGE:
                 _extra(service, ledger, unmatched, report)
             have = next(listed, None)
@@ -415,6 +420,7 @@ def compare_with_source(
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     limit: int = 50,
+    keep: KeyFilter = NO_FILTER,
 ) -> list[Difference]:
     """The current source listing against what was copied: an object the source has and
     the ledger does not count as copied, one the source changed since its copy (another
@@ -426,8 +432,9 @@ def compare_with_source(
     marker: str | None = None
     while True:
         page = retry_call(policy, partial(source.list_page, container, prefix, marker))
-        known = ledger.known(service, [o.key for o in page.objects])
-        for listed in page.objects:
+        objects = [o for o in page.objects if keep.keeps(o.key)]
+        known = ledger.known(service, [o.key for o in objects])
+        for listed in objects:
             problem = _against_copy(listed, known.get(listed.key))
             if known.get(listed.key) is not None and known[listed.key].status == "done":
                 matched += 1

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from migrate.executor.copy import Route
     from migrate.executor.objects import ObjectMover
     from migrate.executor.retry import RetryPolicy
+    from migrate.filters import KeyFilter
     from migrate.ledger import Ledger
     from migrate.ports import TargetStore
 
@@ -42,6 +43,11 @@ class StepContext:
     @property
     def prefix(self) -> str:
         return self.service.prefix
+
+    @property
+    def key_filter(self) -> KeyFilter:
+        """``data.include`` and ``data.exclude``, applied to every listing of the source."""
+        return self.service.key_filter
 
     @property
     def tags(self) -> dict[str, str]:

@@ -133,7 +133,7 @@ class ObjectStoreSteps:
         outcome: list[ListingSummary] = []
 
         def run() -> ObjectCounts:
-            listing, counts = self.mover.list_and_copy(route, ctx.prefix)
+            listing, counts = self.mover.list_and_copy(route, ctx.prefix, ctx.key_filter)
             outcome.append(listing)
             return counts
 
@@ -173,6 +173,7 @@ class ObjectStoreSteps:
                 workers=self.mover.workers,
                 encrypted=route.encryption.enabled,
                 trust_write_checks=True,
+                keep=ctx.key_filter,
             )
         except StorageError as error:
             raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None
@@ -216,7 +217,7 @@ class ObjectStoreSteps:
 
     def _listing(self, ctx: StepContext, route: Route) -> ListingSummary:
         try:
-            listing = self.mover.inventory(ctx.name, route.container, ctx.prefix)
+            listing = self.mover.inventory(ctx.name, route.container, ctx.prefix, ctx.key_filter)
         except StorageError as error:
             raise StepFailed(f"listing container '{route.container}': {error}") from None
         if self.mover.stop.is_set():
@@ -235,7 +236,10 @@ class ObjectStoreSteps:
         approved = ctx.propagate_deletes and self._guard_deletions(
             ctx, self.ledger.unlisted_copied(ctx.name, listing.generation)
         )
-        gone = self.ledger.retire_unlisted(ctx.name, listing.generation)
+        retired = self.ledger.retire_unlisted(ctx.name, listing.generation)
+        # Only names the service's filter keeps: an object it leaves out is never the
+        # service's to delete (a filter change is a route change, refused; this holds anyway).
+        gone = [key for key in retired if ctx.key_filter.keeps(key)]
         counts = self.ledger.counts(ctx.name)
         if counts.failed or counts.pending:
             raise StepFailed(
@@ -316,6 +320,7 @@ class ObjectStoreSteps:
                 self.target,
                 level="listing",
                 policy=self.policy,
+                keep=ctx.key_filter,
             )
         except StorageError as error:
             raise StepFailed(f"listing bucket '{route.bucket}' to validate: {error}") from None

@@ -107,7 +107,8 @@ def _planned_policy(inventory: Inventory) -> PlannedPolicy:
         hooks_env=sorted(set(policy.hooks_env)),
         retry_attempts=policy.retry_attempts,
         retry_max_seconds=policy.retry_max_time,
-        bandwidth=policy.bandwidth,
+        bandwidth=inventory.policy.estimate_rate,
+        bandwidth_limit=policy.bandwidth_limit,
         decommission_notice_seconds=policy.decommission_notice,
         max_delete_fraction=policy.max_delete_fraction,
         max_deletes=policy.max_deletes,
@@ -116,7 +117,7 @@ def _planned_policy(inventory: Inventory) -> PlannedPolicy:
 
 def _waves(inventory: Inventory, condensed: Condensed, scheduled: Schedule) -> list[PlannedWave]:
     by_name = {service.name: service for service in inventory.services}
-    bandwidth = inventory.policy.bandwidth
+    bandwidth = inventory.policy.estimate_rate
     waves: list[PlannedWave] = []
     for position, builder in enumerate(scheduled.waves, start=1):
         names = [name for unit in builder.units for name in condensed.units[unit].services]
@@ -163,6 +164,8 @@ def _planned_service(inventory: Inventory, service: ServiceConfig, wave: int) ->
         approval=list(service.approval),
         propagate_deletes=data.propagate_deletes if data else False,
         verify=data.verify if data else "hash",
+        include=list(data.include) if data else [],
+        exclude=list(data.exclude) if data else [],
         hooks=service.hooks.by_step() if service.hooks.model_fields_set else {},  # all unset
         hooks_env=sorted({*inventory.policy.hooks_env, *service.hooks_env}),
         on_budget_exceeded=service.on_budget_exceeded,

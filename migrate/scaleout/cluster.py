@@ -109,7 +109,7 @@ class DaskCluster:
         self._spec = spec
         self._remote: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self._threads = (0, -THREADS_SECONDS)  # (count, when asked)
+        self._threads = (0, 0, -THREADS_SECONDS)  # (threads, workers, when asked)
 
     @property
     def capacity(self) -> int:
@@ -119,11 +119,20 @@ class DaskCluster:
     def threads(self) -> int:
         """Threads of the workers in the cluster (workers come and go: the scheduler is asked
         again every few seconds, not at every finished batch)."""
-        count, asked = self._threads
+        return self._counts()[0]
+
+    @property
+    def processes(self) -> int:
+        """Worker processes: each holds an equal share of the bandwidth limit."""
+        return self._counts()[1]
+
+    def _counts(self) -> tuple[int, int]:
+        threads, workers, asked = self._threads
         if time.monotonic() - asked >= THREADS_SECONDS:
-            count = int(sum(self._client.nthreads().values()))
-            self._threads = (count, time.monotonic())
-        return count
+            counts = self._client.nthreads()
+            threads, workers = int(sum(counts.values())), len(counts)
+            self._threads = (threads, workers, time.monotonic())
+        return threads, workers
 
     def submit(self, batch: ObjectBatch) -> Future[BatchOutcome]:
         mine: Future[BatchOutcome] = Future()

@@ -26,6 +26,7 @@ def render_plan(plan: Plan) -> RenderableType:
     parts: list[RenderableType] = [_waves_table(plan)]
     if plan.units:
         parts.append(_units_table(plan))
+    parts.extend(Text(line) for line in filter_lines(plan))
     for warning in plan.warnings:
         parts.append(Text(f"Warning: {warning}", style="yellow"))
     parts.append(Text(summary_line(plan), style="bold"))
@@ -91,3 +92,14 @@ def _units_table(plan: Plan) -> Table:
         wave = plan.services[unit.services[0]].wave
         table.add_row(str(wave), escape(" <-> ".join(unit.services)))
     return table
+
+
+def filter_lines(plan: Plan) -> list[str]:
+    """One line per service with ``data.include`` or ``data.exclude``: what it copies."""
+    lines = []
+    for name, service in plan.services.items():
+        keep = service.key_filter
+        if keep.active:
+            root = f"'{keep.root}'" if keep.root else "the container"
+            lines.append(f"Filter of {name}: {keep.describe()} (relative to {root})")
+    return lines

@@ -66,6 +66,10 @@ class ThreadCluster:
     def capacity(self) -> int:
         return 4
 
+    @property
+    def processes(self) -> int:
+        return 2
+
     def submit(self, batch: ObjectBatch) -> Future[BatchOutcome]:
         self.batches.append(batch)
         return self.pool.submit(self._run, batch)

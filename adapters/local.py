@@ -158,6 +158,20 @@ class LocalSource(_Folder):
 
     capabilities = SourceCapabilities(native_md5=True, page_size=PAGE_SIZE)
 
+    def list_containers(self) -> Iterator[str]:
+        """The folders of the root, in byte order; hidden ones (``.git``) are no container."""
+        try:
+            entries = [entry.name for entry in os.scandir(self.root) if entry.is_dir()]
+        except FileNotFoundError:
+            raise ObjectNotFound(f"source folder {self.root} does not exist") from None
+        except NotADirectoryError:
+            raise ObjectNotFound(f"source path {self.root} is not a folder") from None
+        except OSError as exc:
+            raise PermanentStorageError(
+                f"source folder {self.root} cannot be read ({exc.strerror})"
+            ) from None
+        yield from sorted((n for n in entries if not n.startswith(".")), key=lambda n: n.encode())
+
 
 class LocalTarget(_Folder):
     """A folder receiving one folder per bucket."""

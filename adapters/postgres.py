@@ -29,7 +29,15 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from migrate.databases import CopyState, Inspection, Lag, Resources, TableCheck, TableInfo
+from migrate.databases import (
+    CopyState,
+    DatabaseSurvey,
+    Inspection,
+    Lag,
+    Resources,
+    TableCheck,
+    TableInfo,
+)
 from migrate.errors import RefusedForSafety, StorageError
 
 SESSION = (
@@ -588,6 +596,40 @@ class PostgresPair:
             "indexes and "
             "constraints (post-data) built on them"
         )
+
+
+SURVEY_CONNECT_SECONDS = "10"
+"""How long ``survey`` waits for a server that does not answer (unless the URL says)."""
+
+
+def survey(url: str, what: str) -> DatabaseSurvey:
+    """One source database as ``migrate discover`` reports it: size, tables, extensions and
+    whether it can publish, read in one session that cannot write (READ ONLY)."""
+    params = {"connect_timeout": SURVEY_CONNECT_SECONDS, **check_url(url, what)}
+    try:
+        connection = psycopg.connect(make_conninfo(**params), autocommit=True)
+    except psycopg.Error as error:
+        raise DatabaseError(f"{what}: cannot connect ({_first_line(error)})") from None
+    try:
+        connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        logical, why = _logical_source(connection)
+        size = _scalar(connection, "SELECT pg_database_size(current_database())")
+        extensions = connection.execute(
+            "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
+        ).fetchall()
+        return DatabaseSurvey(
+            server_version=_version(connection),
+            size_bytes=size,
+            tables=tuple(_tables(connection, _schemas(connection))),
+            extensions=tuple(str(row[0]) for row in extensions),
+            large_objects=_scalar(connection, "SELECT count(*) FROM pg_largeobject_metadata"),
+            logical_source=logical,
+            why_not_logical=why,
+        )
+    except psycopg.Error as error:
+        raise DatabaseError(f"{what}: {_first_line(error)}") from None
+    finally:
+        connection.close()
 
 
 def connect_pair(service: str, source_url: str, target_url: str) -> PostgresPair:

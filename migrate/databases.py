@@ -92,6 +92,27 @@ class Inspection:
 
 
 @dataclass(frozen=True)
+class DatabaseSurvey:
+    """What ``migrate discover`` reads of one source database, in a read-only session."""
+
+    server_version: int
+    size_bytes: int
+    """``pg_database_size``."""
+    tables: tuple[TableInfo, ...]
+    """Every table of every schema that is not the system's."""
+    extensions: tuple[str, ...]
+    """Installed extensions (plpgsql aside)."""
+    large_objects: int
+    logical_source: bool
+    why_not_logical: str | None = None
+
+    @property
+    def without_identity(self) -> tuple[TableInfo, ...]:
+        """Tables whose UPDATE and DELETE logical replication cannot carry."""
+        return tuple(table for table in self.tables if not table.replicates_changes)
+
+
+@dataclass(frozen=True)
 class Lag:
     bytes: int
     seconds: float | None

@@ -20,20 +20,82 @@ least one ``include`` pattern: an exclusion always wins (rclone leaves the order
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import cast
 
 MAX_PATTERNS = 1000
 MAX_PATTERN_CHARS = 1024
+MAX_ALTERNATIVES = 256
+"""Brace alternatives one pattern may expand to (``{a,b}{c,d}`` is four)."""
 
 
 class PatternError(ValueError):
     """A pattern that is not a glob of rclone's syntax (the message says where)."""
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """The regular expression of one rclone glob, anchored at both ends."""
+# A glob is matched by simulating its automaton, never by a backtracking regular
+# expression: a hostile pattern (``*a*a*a*a*b``) against a long name costs
+# pattern length x name length steps, not an exponential search.
+Token = tuple[str, object]
+"""(``lit``, char) | (``any``, None) | (``star``, None) | (``dstar``, None) |
+(``class``, (negated, members))."""
+
+
+@dataclass(frozen=True)
+class Glob:
+    """One pattern, compiled: each brace alternative as an automaton."""
+
+    text: str
+    anchored: bool
+    alternatives: tuple[_Automaton, ...]
+
+    def search(self, name: str) -> bool:
+        """Whether the pattern matches the whole name, or (unanchored) a whole trailing part
+        of it that starts after a ``/``."""
+        return any(automaton.matches(name) for automaton in self.alternatives)
+
+
+class _Automaton:
+    """A glob's automaton, simulated on sets of token positions, each set built once: the
+    transitions seen are kept (a bounded cache), so a listing of a million names costs
+    about one dictionary lookup per character."""
+
+    CACHE = 4096
+
+    def __init__(self, tokens: tuple[Token, ...], anchored: bool) -> None:
+        self.tokens = tokens
+        self.anchored = anchored
+        self.start = frozenset(_closure(tokens, {0}))
+        self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+
+    def matches(self, name: str) -> bool:
+        states = self.start
+        moves = self._moves
+        for char in name:
+            after = moves.get((states, char))
+            if after is None:
+                after = self._move(states, char)
+            states = after
+            if not states and self.anchored:
+                return False
+        return len(self.tokens) in states
+
+    def _move(self, states: frozenset[int], char: str) -> frozenset[int]:
+        after = _closure(self.tokens, _step(self.tokens, states, char))
+        if char == "/" and not self.anchored:
+            after |= self.start  # a whole trailing part may start after any '/'
+        moved = frozenset(after)
+        if len(self._moves) >= self.CACHE:
+            self._moves.clear()
+        self._moves[(states, char)] = moved
+        return moved
+
+
+def compile_glob(pattern: str) -> Glob:
+    """One rclone glob, compiled (PatternError says what is wrong)."""
     if not pattern:
         raise PatternError("an empty pattern matches nothing; remove it")
     if len(pattern) > MAX_PATTERN_CHARS:
@@ -41,64 +103,141 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     if pattern.startswith("{{"):
         raise PatternError("regular expressions ('{{...}}') are not supported; use a glob")
     body = pattern[1:] if pattern.startswith("/") else pattern
-    if body.endswith("/"):
+    if body.endswith("/") and not body.endswith("\\/"):
         body += "**"
-    start = "^" if pattern.startswith("/") else "(?:^|/)"
-    return re.compile(start + _translate(body, pattern) + "$", re.DOTALL)
+    anchored = pattern.startswith("/")
+    alternatives = tuple(
+        _Automaton(_tokens(text, pattern), anchored) for text in _expand(body, pattern)
+    )
+    return Glob(pattern, anchored, alternatives)
 
 
-def _translate(body: str, pattern: str) -> str:
-    out: list[str] = []
-    braces = 0
+def _expand(body: str, pattern: str) -> list[str]:
+    """The pattern's brace alternatives, as brace-free globs (escapes and classes kept)."""
+    start, depth, i = -1, 0, 0
+    commas: list[int] = []
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "[":
+            i = _class_end(body, i, pattern)
+            continue
+        if char == "{":
+            if depth == 0:
+                start, commas = i, []
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                raise PatternError(f"'{pattern}' has a '}}' without its '{{'")
+            depth -= 1
+            if depth == 0:
+                return _alternatives(body, start, commas, i, pattern)
+        elif char == "," and depth == 1:
+            commas.append(i)
+        i += 1
+    if depth:
+        raise PatternError(f"'{pattern}' has a '{{' without its '}}'")
+    return [body]
+
+
+def _alternatives(body: str, start: int, commas: list[int], end: int, pattern: str) -> list[str]:
+    bounds = [start, *commas, end]
+    head, tail = body[:start], body[end + 1 :]
+    found: list[str] = []
+    for low, high in itertools.pairwise(bounds):
+        for expanded in _expand(head + body[low + 1 : high] + tail, pattern):
+            found.append(expanded)
+            if len(found) > MAX_ALTERNATIVES:
+                raise PatternError(f"'{pattern}' has over {MAX_ALTERNATIVES} alternatives")
+    return found
+
+
+def _class_end(body: str, start: int, pattern: str) -> int:
+    first = start + 2 if body.startswith("[!", start) else start + 1
+    end = body.find("]", first + 1 if body.startswith("]", first) else first)
+    if end < 0:
+        raise PatternError(f"'{pattern}' has a '[' without its ']'")
+    return end + 1
+
+
+def _tokens(body: str, pattern: str) -> tuple[Token, ...]:
+    tokens: list[Token] = []
     i = 0
     while i < len(body):
         char = body[i]
         if char == "\\":
             if i + 1 == len(body):
                 raise PatternError(f"'{pattern}' ends with a lone '\\'")
-            out.append(re.escape(body[i + 1]))
+            tokens.append(("lit", body[i + 1]))
             i += 2
-            continue
-        if char == "*":
+        elif char == "*":
             double = body.startswith("**", i)
-            out.append(".*" if double else "[^/]*")
+            tokens.append(("dstar" if double else "star", None))
             i += 2 if double else 1
+        elif char == "?":
+            tokens.append(("any", None))
+            i += 1
+        elif char == "[":
+            end = _class_end(body, i, pattern)
+            tokens.append(("class", _members(body[i + 1 : end - 1])))
+            i = end
+        else:
+            tokens.append(("lit", char))
+            i += 1
+    return tuple(tokens)
+
+
+def _members(inner: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    negated = inner.startswith("!")
+    text = inner[1:] if negated else inner
+    ranges: list[tuple[str, str]] = []
+    i = 0
+    while i < len(text):
+        if i + 2 < len(text) and text[i + 1] == "-":
+            ranges.append((text[i], text[i + 2]))
+            i += 3
+        else:
+            ranges.append((text[i], text[i]))
+            i += 1
+    return negated, tuple(ranges)
+
+
+def _in_class(member: object, char: str) -> bool:
+    negated, ranges = cast(tuple[bool, tuple[tuple[str, str], ...]], member)
+    inside = any(low <= char <= high for low, high in ranges)
+    return char != "/" and inside is not negated
+
+
+def _closure(tokens: tuple[Token, ...], states: set[int]) -> set[int]:
+    """Add the states reached by letting a ``*`` or ``**`` match nothing."""
+    found = set(states)
+    todo = list(states)
+    while todo:
+        state = todo.pop()
+        skippable = state < len(tokens) and tokens[state][0] in ("star", "dstar")
+        if skippable and state + 1 not in found:
+            found.add(state + 1)
+            todo.append(state + 1)
+    return found
+
+
+def _step(tokens: tuple[Token, ...], states: AbstractSet[int], char: str) -> set[int]:
+    after: set[int] = set()
+    for state in states:
+        if state == len(tokens):
             continue
-        if char == "[":
-            klass, i = _klass(body, i, pattern)
-            out.append(klass)
-            continue
-        out.append(_simple(char, braces, pattern))
-        braces += {"{": 1, "}": -1}.get(char, 0)
-        i += 1
-    if braces:
-        raise PatternError(f"'{pattern}' has a '{{' without its '}}'")
-    return "".join(out)
-
-
-def _simple(char: str, braces: int, pattern: str) -> str:
-    if char == "?":
-        return "[^/]"
-    if char == "{":
-        return "(?:"
-    if char == "}":
-        if not braces:
-            raise PatternError(f"'{pattern}' has a '}}' without its '{{'")
-        return ")"
-    if char == "," and braces:
-        return "|"
-    return re.escape(char)
-
-
-def _klass(body: str, start: int, pattern: str) -> tuple[str, int]:
-    end = body.find("]", start + 2 if body.startswith("[!", start) else start + 1)
-    if end < 0:
-        raise PatternError(f"'{pattern}' has a '[' without its ']'")
-    inner = body[start + 1 : end]
-    negate = inner.startswith("!")
-    members = inner[1:] if negate else inner
-    escaped = members.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[")
-    return ("[^/" if negate else "[") + escaped + "]", end + 1
+        kind, value = tokens[state]
+        if kind == "dstar" or (kind == "star" and char != "/"):
+            after.add(state)
+        elif (
+            (kind == "lit" and value == char)
+            or (kind == "any" and char != "/")
+            or (kind == "class" and _in_class(value, char))
+        ):
+            after.add(state + 1)
+    return after
 
 
 def folder_root(prefix: str) -> str:
@@ -114,8 +253,8 @@ class KeyFilter:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     root: str = ""
-    _include: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
-    _exclude: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _include: tuple[Glob, ...] = field(default=(), repr=False, compare=False)
+    _exclude: tuple[Glob, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def of(cls, include: Sequence[str], exclude: Sequence[str], prefix: str = "") -> KeyFilter:
@@ -123,8 +262,8 @@ class KeyFilter:
             tuple(include),
             tuple(exclude),
             folder_root(prefix),
-            tuple(glob_regex(p) for p in include),
-            tuple(glob_regex(p) for p in exclude),
+            tuple(compile_glob(p) for p in include),
+            tuple(compile_glob(p) for p in exclude),
         )
 
     @property
@@ -157,5 +296,5 @@ def check_patterns(patterns: Sequence[str]) -> list[str]:
     if len(patterns) > MAX_PATTERNS:
         raise PatternError(f"at most {MAX_PATTERNS} patterns")
     for pattern in patterns:
-        glob_regex(pattern)
+        compile_glob(pattern)
     return list(patterns)

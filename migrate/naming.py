@@ -58,3 +58,25 @@ def _looks_like_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def derive_service_name(text: str, taken: set[str], filler: str = "data") -> str:
+    """A service name (``SERVICE_NAME``) for a container or database called ``text``, not in
+    ``taken``: lower case, every run of other characters one '-', at least 3 characters
+    (``-<filler>`` added), at most 63 (cut, with a digest of ``text`` so that two long names
+    stay apart), then ``-2``, ``-3`` ... until it is free. ``text`` itself when it is valid
+    and free."""
+    import hashlib
+
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if len(name) < 3:
+        name = f"{name}-{filler}".strip("-")
+    if len(name) > 63:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        suffix = f"-{number}"
+        candidate = f"{name[: 63 - len(suffix)].rstrip('-')}{suffix}"
+    return candidate

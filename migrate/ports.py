@@ -48,6 +48,9 @@ class ObjectInfo:
     encryption: str | None = None
     """Server-side encryption the target reports for the object (``AES256``, ``aws:kms``)."""
     version_id: str | None = None
+    blob_type: str | None = None
+    """Azure blob type (``BlockBlob``, ``PageBlob``, ``AppendBlob``); None where the provider
+    has no such notion."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,11 @@ class ObjectReader(Protocol):
 
 class SourceStore(Protocol):
     capabilities: SourceCapabilities
+
+    def list_containers(self) -> Iterator[str]:
+        """Every container of the account (or folder), in byte order of their names, read
+        page by page as the caller iterates."""
+        ...
 
     def list_page(self, container: str, prefix: str, marker: str | None) -> ListingPage: ...
 

@@ -80,3 +80,29 @@ class LedgerSnapshot:
     retries: dict[str, int] = field(default_factory=dict)
     evidence: list[EvidenceRow] = field(default_factory=list)
     approvals: list[ApprovalRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectReportRow:
+    """One object of the ledger as ``migrate report --objects`` writes it (the column names and
+    their meaning: ``migrate.views.object_report.COLUMNS``). Times are the ledger's ISO UTC
+    strings; the hashes, target fields and proof are those of the last copy checked."""
+
+    service: str
+    key: str
+    size: int
+    status: str
+    proof: str | None
+    sha256: str | None
+    md5: str | None
+    source_md5: str | None
+    source_etag: str | None
+    target_etag: str | None
+    target_version: str | None
+    target_encryption: str | None
+    source_last_modified: str | None
+    target_last_modified: str | None
+    updated_at: str
+    attempts: int
+    retries: int
+    last_error: str | None

@@ -24,7 +24,7 @@ from migrate.ledger import (
     StepStatus,
 )
 from migrate.model import Plan
-from migrate.readmodel import ApprovalRow, LedgerSnapshot, StepRow
+from migrate.readmodel import ApprovalRow, LedgerSnapshot, ObjectReportRow, StepRow
 
 
 class PlanRecords(Protocol):
@@ -179,6 +179,22 @@ class ReadSide(Protocol):
     def snapshot(self, series_since: str | None) -> LedgerSnapshot: ...
 
     def steps_of(self, service: str | None = None) -> list[StepRow]: ...
+
+
+class ObjectReportRecords(Protocol):
+    """The object rows page by page (keyset on (service, key)), for the object report."""
+
+    def service_names(self) -> list[str]:
+        """Every service the ledger has a row for, by name."""
+        ...
+
+    def next_object_service(self, after: str | None) -> str | None:
+        """The first service after ``after`` (None: the first) that has object rows."""
+        ...
+
+    def object_page(self, service: str, after: str | None, limit: int) -> list[ObjectReportRow]:
+        """The next ``limit`` rows of ``service`` in key order after the key ``after``."""
+        ...
 
 
 class SnapshotReader(LedgerReader, Protocol):

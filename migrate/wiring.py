@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate.config import Inventory
+from migrate.config import Inventory, SourceConfig
 from migrate.endpoints import parse_endpoint
 from migrate.errors import InvalidInput, RefusedForSafety
 from migrate.inventory.policy import resolved_target_endpoint
@@ -22,8 +22,10 @@ from migrate.providers import target_provider
 from migrate.redact import redactor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from adapters.s3 import S3Settings
-    from migrate.databases import DatabaseConnector, DatabasePair
+    from migrate.databases import DatabaseConnector, DatabasePair, DatabaseSurvey
     from migrate.model import PlannedDatabase
 
 
@@ -40,8 +42,12 @@ def _secret(env: Mapping[str, str], name: str, field: str) -> str:
 
 def secrets_environment(inventory: Inventory, env: Mapping[str, str]) -> dict[str, str]:
     """The environment, completed by the inventory's credentials file (mode 0600 only)."""
+    return credentials_environment(inventory.credentials_file, env)
+
+
+def credentials_environment(path: str | None, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment, completed by the credentials file ``path`` (mode 0600 only)."""
     merged = dict(env)
-    path = inventory.credentials_file
     if path is None:
         return merged
     file = Path(path)
@@ -89,6 +95,26 @@ def database_connector(env: Mapping[str, str]) -> DatabaseConnector:
     return connect
 
 
+def database_surveyor(
+    env: Mapping[str, str], engine: str = "postgresql"
+) -> Callable[[str, str], DatabaseSurvey]:
+    """``migrate discover``: (variable holding a source database's URL, what to call it in
+    messages) -> the database's figures, read in a read-only session."""
+    import importlib
+
+    from migrate.redact import register_url_password
+
+    module = importlib.import_module(DATABASE_ENGINES[engine])
+
+    def survey(url_env: str, what: str) -> DatabaseSurvey:
+        url = _secret(env, url_env, f"{what}: url_env")
+        register_url_password(url)
+        found: DatabaseSurvey = module.survey(url, what)
+        return found
+
+    return survey
+
+
 def _required(value: str | None, field: str) -> str:
     if not value:
         raise InvalidInput(f"the inventory gives no {field}")
@@ -96,19 +122,23 @@ def _required(value: str | None, field: str) -> str:
 
 
 def build_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
-    return _SOURCE_BUILDERS[inventory.source.provider](inventory, env)
+    return build_source_from(inventory.source, env)
 
 
-def _local_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
+def build_source_from(source: SourceConfig, env: Mapping[str, str]) -> SourceStore:
+    """The source adapter of a ``source`` section (an inventory's, or SOURCE.yaml's)."""
+    return _SOURCE_BUILDERS[source.provider](source, env)
+
+
+def _local_source(source: SourceConfig, env: Mapping[str, str]) -> SourceStore:
     from adapters.local import LocalSource
 
-    return LocalSource(Path(_required(inventory.source.path, "source.path")))
+    return LocalSource(Path(_required(source.path, "source.path")))
 
 
-def _azure_source(inventory: Inventory, env: Mapping[str, str]) -> SourceStore:
+def _azure_source(source: SourceConfig, env: Mapping[str, str]) -> SourceStore:
     from adapters.azure import AzureSource
 
-    source = inventory.source
     return AzureSource(
         _required(source.account, "source.account"),
         _account_key(env, source.key_env),

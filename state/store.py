@@ -5,6 +5,7 @@ and each a Protocol of ``migrate.repositories`` that the commands depend on:
 - ``state.locks``: the apply lock;
 - ``state.services``: services, steps and approval gates;
 - ``state.object_records``: listings, claims, results, uploads;
+- ``state.object_report``: the object rows page by page, for ``migrate report --objects``;
 - ``state.evidence_records``: verifications, probes, evidence files;
 - ``state.hook_processes``: the hooks in flight (their process groups);
 - ``state.audit_log``: the hash-chained audit log;
@@ -23,6 +24,7 @@ from state.evidence_records import EvidenceRecords
 from state.hook_processes import HookRecords
 from state.locks import LOCK_NAME, LockRecords
 from state.object_records import ObjectRecords
+from state.object_report import ObjectReportRecords
 from state.plans import PlanRecords
 from state.readside import ReadSide
 from state.services import ServiceRecords
@@ -36,6 +38,7 @@ class Store(
     LockRecords,
     ServiceRecords,
     ObjectRecords,
+    ObjectReportRecords,
     EvidenceRecords,
     HookRecords,
     AuditLog,

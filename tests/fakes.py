@@ -90,6 +90,7 @@ class FakeSource:
         md5: bool = True,
         attributes: ObjectAttributes | None = None,
         tier: str | None = None,
+        blob_type: str | None = None,
     ) -> ObjectInfo:
         info = ObjectInfo(
             key=key,
@@ -99,9 +100,14 @@ class FakeSource:
             last_modified=datetime.now(UTC),
             attributes=attributes or ObjectAttributes(content_type="application/octet-stream"),
             tier=tier,
+            blob_type=blob_type,
         )
         self.containers.setdefault(container, {})[key] = _Stored(body, info)
         return info
+
+    def list_containers(self) -> Iterator[str]:
+        self.faults.check("containers")
+        yield from sorted(self.containers, key=lambda name: name.encode())
 
     def list_page(self, container: str, prefix: str, marker: str | None) -> ListingPage:
         self.faults.check("list")

@@ -112,6 +112,17 @@ class BlobWriter:
             data=xml.encode(),
         )
 
+    def put_append_blob(self, container: str, key: str, body: bytes) -> None:
+        """An append blob (logs), created empty then given ``body`` in one block."""
+        self._call(_path(container, key), "PUT", headers={"x-ms-blob-type": "AppendBlob"})
+        if body:
+            self._call(_path(container, key), "PUT", params={"comp": "appendblock"}, data=body)
+
+    def put_page_blob(self, container: str, key: str, size: int) -> None:
+        """A page blob (a disk) of ``size`` bytes (a multiple of 512), all zeros."""
+        headers = {"x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": str(size)}
+        self._call(_path(container, key), "PUT", headers=headers)
+
     def set_tier(self, container: str, key: str, tier: str) -> None:
         self._call(
             _path(container, key),

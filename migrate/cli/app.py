@@ -7,6 +7,7 @@ from migrate.cli import (  # noqa: F401 - registers the commands
     apply,
     audit,
     bandwidth,
+    discover,
     lifecycle,
     plan,
     probe,

@@ -17,6 +17,7 @@ COMMAND_MODULES: dict[str, str] = {
     "apply": "migrate.cli.apply",
     "audit": "migrate.cli.audit",
     "bwlimit": "migrate.cli.bandwidth",
+    "discover": "migrate.cli.discover",
     "verify": "migrate.cli.lifecycle",
     "rollback": "migrate.cli.lifecycle",
     "decommission": "migrate.cli.lifecycle",

@@ -1,10 +1,12 @@
-"""`migrate dashboard` and `migrate report --html FILE`: views of the ledger (read-only)."""
+"""`migrate dashboard`, `migrate report --html FILE` and `migrate report --objects [SERVICE]
+--format csv|jsonl FILE`: views of the ledger (read-only)."""
 
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +20,9 @@ from migrate.cli.root import (
     write_atomically,
 )
 from migrate.errors import InvalidInput, RefusedForSafety
+
+if TYPE_CHECKING:
+    from migrate.cli.object_report import ObjectReportArguments
 
 TOKEN_ENV = "MIGRATE_DASHBOARD_TOKEN"  # noqa: S105  # nosec B105
 
@@ -118,13 +123,49 @@ class _Snapshots:
             self.store.close()
 
 
+class ObjectReportFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
 @app.command("report")
 def report_cmd(
-    html: Annotated[Path, typer.Option("--html", help="Write the report to this file.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the HTML report to this file.")
+    ] = None,
+    objects: Annotated[
+        bool,
+        typer.Option(
+            "--objects",
+            help="Write one row per object of the ledger (of SERVICE, else of every service) "
+            "to FILE (- for standard output), in (service, key) order.",
+        ),
+    ] = False,
+    fmt: Annotated[
+        ObjectReportFormat | None,
+        typer.Option("--format", help="The object report's format: csv or jsonl."),
+    ] = None,
+    arguments: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[SERVICE] FILE", help="With --objects: the service (optional) and the file."
+        ),
+    ] = None,
     state: StateOption = None,
 ) -> None:
     """The dashboard as one self-contained HTML file (no external URL), for sharing and the
-    evidence pack."""
+    evidence pack; or, with --objects, every object's size, hashes, proof, status and last
+    error as CSV or JSON Lines (streamed; --html and --objects are one report each)."""
+    with guard():
+        from migrate.cli.object_report import ObjectReportArguments, parse_report
+
+        request = parse_report(
+            html=html, objects=objects, fmt=fmt.value if fmt else None, arguments=arguments or ()
+        )
+        if isinstance(request, ObjectReportArguments):
+            _object_report(request, state)
+            return
+    html = request
     from rich.text import Text
 
     from migrate.commands.status import status
@@ -146,3 +187,16 @@ def report_cmd(
                 store.close()
         write_atomically(html, page)
         stdout_console().print(Text(f"Report written to {html}"))
+
+
+def _object_report(request: ObjectReportArguments, state: str | None) -> None:
+    """``report --objects``: streamed from the ledger (read-only) to FILE or stdout."""
+    from rich.text import Text
+
+    from migrate.cli.object_report import write_object_report
+
+    written = write_object_report(request, state_url(state))
+    if not request.to_stdout:
+        stdout_console().print(
+            Text(f"Object report written to {request.output}: {written} objects")
+        )

@@ -15,8 +15,11 @@ from migrate.processes import process_alive, process_start
 from migrate.redact import redactor, register_url_password
 from migrate.wiring import (
     build_source,
+    build_source_from,
     build_target,
+    credentials_environment,
     database_connector,
+    database_surveyor,
     s3_settings,
     secrets_environment,
     target_capabilities,
@@ -30,8 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "audit_key",
     "build_source",
+    "build_source_from",
     "build_target",
+    "credentials_environment",
     "database_connector",
+    "database_surveyor",
     "holder_alive",
     "identity",
     "open_store",

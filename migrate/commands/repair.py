@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.audit import AuditEvent
-from migrate.commands.apply import ApplyOptions, Identity, run_lock
+from migrate.commands.apply import ApplyOptions, Identity, base_limit, run_lock
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, RefusedForSafety, StorageError
@@ -31,6 +31,7 @@ from migrate.executor.copy import Copier, planned_route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import Progress
 from migrate.executor.retry import RetryPolicy, retry_call
+from migrate.executor.throttle import Governor, RateLimiter
 from migrate.executor.verify import (
     TARGET_ALTERED,
     TARGET_LOST,
@@ -233,7 +234,9 @@ def repair(
         result = RepairResult(identity.run_id, plan)
         status = "failed"
         try:
-            _copy_again(loaded, store, source, target, plan, options, progress, stop, result)
+            _copy_again(
+                loaded, store, source, target, plan, options, progress, stop, result, identity
+            )
             status = "interrupted" if result.interrupted else "succeeded" if result.ok else "failed"
         finally:
             _record(loaded, store, result, options, status)
@@ -250,6 +253,7 @@ def _copy_again(
     progress: Progress,
     stop: threading.Event,
     result: RepairResult,
+    identity: Identity,
 ) -> None:
     name = plan.service
     route = planned_route(loaded.plan, name)
@@ -257,9 +261,20 @@ def _copy_again(
         return
     store.reset_interrupted([name])  # a repair that was killed leaves rows 'copying'
     store.requeue_for_repair(name, [(i.key, f"repair: {i.problem}") for i in plan.to_copy])
-    with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="repair") as pool:
+    limiter = RateLimiter()
+    governor = Governor(store, limiter, *base_limit(loaded.plan, options), identity.run_id)
+    with (
+        ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="repair") as pool,
+        governor.running(stop),
+    ):
         copier = Copier(
-            source, target, store, settings=options.copy, policy=options.retry, stop=stop
+            source,
+            target,
+            store,
+            settings=options.copy,
+            policy=options.retry,
+            stop=stop,
+            limiter=limiter,
         )
         mover = ObjectMover(
             source, store, copier, pool, progress, workers=options.workers, policy=options.retry

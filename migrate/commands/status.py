@@ -129,6 +129,7 @@ class StatusReport:
                 "started_at": self.lock.started_at,
                 "heartbeat_at": self.lock.heartbeat_at,
                 "stale": age is not None and age > STALE_HEARTBEAT_SECONDS,
+                "bandwidth_limit": self.bandwidth,
             }
         return {
             "plan": {
@@ -139,7 +140,6 @@ class StatusReport:
             if self.plan_sha256
             else None,
             "lock": lock,
-            "bandwidth_limit": self.bandwidth,
             "services": {
                 s.name: {
                     "wave": s.wave,

@@ -17,15 +17,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from migrate.audit import AuditEvent
 from migrate.bandwidth import Limit, describe_rate, parse_limit
 from migrate.errors import MigrateError
 
+PAID = 1e-6
+"""A debt below this many bytes is paid (the clock's float arithmetic rounds)."""
 WAIT_SLICE = 0.25
 """A waiting reader looks again at least this often (a new rate, a stop)."""
 
@@ -68,7 +71,7 @@ class RateLimiter:
             self._refill()
             self._tokens -= count
             started = self._clock()
-            while self._rate is not None and self._tokens < 0:
+            while self._rate is not None and self._tokens < -PAID:
                 if stop is not None and stop.is_set():
                     break
                 self._changed.wait(min(WAIT_SLICE, -self._tokens / self._rate))
@@ -146,6 +149,8 @@ class Settings(Protocol):
 
     def set_setting(self, name: str, value: str | None) -> None: ...
 
+    def audit(self, events: Sequence[AuditEvent]) -> None: ...
+
 
 class Governor:
     """Sets the limiter's rate from the run's limit and the operator's override, every
@@ -190,8 +195,23 @@ class Governor:
         )
         if payload != self._published:
             self._settings.set_setting(CURRENT_SETTING, payload)
+            if self._published is not None or setting.source != "none":
+                self._settings.audit([self._event(setting)])
             self._published = payload
         return setting
+
+    def _event(self, setting: Setting) -> AuditEvent:
+        """When the limit changed, to what, and why: the evidence of what the copy was
+        allowed (a timetable's boundary, an operator's change)."""
+        return AuditEvent(
+            "bandwidth.changed",
+            self._run_id,
+            detail={
+                "bytes_per_s": setting.rate,
+                "source": setting.source,
+                "limit": setting.text or "off",
+            },
+        )
 
     @contextmanager
     def running(self, stop: threading.Event) -> Iterator[Governor]:

@@ -15,6 +15,7 @@ _PATTERN_HINTS = {
     "key_env": "an environment variable name such as AZURE_STORAGE_KEY",
     "access_key_env": "an environment variable name such as AWS_ACCESS_KEY_ID",
     "secret_key_env": "an environment variable name such as AWS_SECRET_ACCESS_KEY",  # nosec B105
+    "url_env": "an environment variable name such as METADATA_DB_SOURCE_URL",
 }
 
 

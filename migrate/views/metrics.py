@@ -117,6 +117,13 @@ class SnapshotCollector(Collector):
             age,
         )
         yield from _database_metrics(report)
+        limit = GaugeMetricFamily(
+            "migrate_bandwidth_limit_bytes_per_second",
+            "The bandwidth limit the running apply holds (absent when none is held).",
+        )
+        if report.limit is not None:
+            limit.add_metric([], report.limit)
+        yield limit
 
 
 def _database_metrics(report: StatusReport) -> Iterator[GaugeMetricFamily]:

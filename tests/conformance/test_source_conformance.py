@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.azure import AzureSource
 from migrate.errors import ObjectChanged, ObjectNotFound
 from migrate.ports import ObjectAttributes
 from tests.conformance.impls import SourceUnderTest, make_source
@@ -123,3 +124,27 @@ def test_blobs_written_in_blocks_have_no_md5(under_test: SourceUnderTest, unique
     assert info is not None
     assert info.md5 is None
     assert info.size == 3000
+
+
+def test_lists_its_containers_in_byte_order(under_test: SourceUnderTest, unique: str) -> None:
+    """Every container, each once, in byte order (an emulator shared by other tests may hold
+    more of them than this test made)."""
+    made = [f"{unique}-b", f"{unique}-a", f"{unique}-a1"]
+    for name in made:
+        under_test.seed.container(name)
+    under_test.seed.add(made[0], "k", b"1", ObjectAttributes())
+    names = list(under_test.source.list_containers())
+    assert names == sorted(set(names), key=lambda n: n.encode())
+    assert [n for n in names if n.startswith(unique)] == sorted(made)
+
+
+def test_a_listing_gives_the_blob_type_where_there_is_one(
+    under_test: SourceUnderTest, unique: str
+) -> None:
+    under_test.seed.container(unique)
+    under_test.seed.add(unique, "k", b"1", ObjectAttributes())
+    listed = under_test.source.list_page(unique, "", None).objects[0]
+    info = under_test.source.head(unique, "k")
+    assert info is not None
+    assert listed.blob_type == info.blob_type
+    assert listed.blob_type == ("BlockBlob" if isinstance(under_test.source, AzureSource) else None)

@@ -147,3 +147,35 @@ def test_many_small_objects_left_take_their_time_whatever_their_bytes(tmp_path: 
     elapsed = 10_000_000 / service["rate_bytes_per_s"]  # the step's time so far
     assert service["eta_seconds"] == pytest.approx(99 * elapsed, rel=0.01)
     assert report.eta_total == pytest.approx(99 * elapsed, rel=0.01)
+
+
+def test_the_eta_is_computed_within_the_bandwidth_limit_the_run_holds(tmp_path: Path) -> None:
+    from migrate.executor.throttle import CURRENT_SETTING
+    from migrate.ledger import LockInfo
+
+    store = _store(tmp_path)
+    store.set_service_state("svc-data", "running", "replicate")
+    store.step_started("run-1", "svc-data", "replicate")
+    time.sleep(0.2)
+    tasks = store.claim("svc-data", 4)
+    store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
+    free = status(store)
+    rate = free.rates["svc-data"]
+    from migrate.timeutil import now_iso
+
+    stamp = now_iso()
+    store.acquire_lock(LockInfo("run-1", "host", 1, None, "ops", stamp, stamp), holder_alive=None)
+    limit = rate / 4  # the operator just cut the limit to a quarter of the measured rate
+    holding = {"run_id": "run-1", "bytes_per_s": limit, "source": "migrate bwlimit"}
+    store.set_setting(CURRENT_SETTING, json.dumps(holding))
+    limited = status(store)
+    document = limited.to_json()
+    assert set(document) == {"plan", "lock", "services"}  # the contract's object
+    assert document["lock"]["bandwidth_limit"] == holding
+    service = document["services"]["svc-data"]
+    assert service["eta_seconds"] == pytest.approx(6000 / limit)
+    assert limited.eta_total == pytest.approx(6000 / limit)
+    metrics = render_metrics(lambda: limited).decode()
+    assert f"migrate_bandwidth_limit_bytes_per_second {limit}" in metrics.replace(".0\n", "\n")
+    store.set_setting(CURRENT_SETTING, json.dumps({**holding, "run_id": "an-old-run"}))
+    assert status(store).to_json()["lock"]["bandwidth_limit"] is None  # an old run's word

@@ -11,11 +11,13 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,10 +68,8 @@ class Relay:
             pass
         finally:
             for end in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def seed(servers: emulators.Servers, container: str, count: int) -> None:
@@ -91,7 +91,15 @@ def windows(seconds: dict[int, int], start: int, end: int) -> list[float]:
     return [sum(series[i : i + WINDOW]) / WINDOW for i in range(0, len(series) - WINDOW + 1)]
 
 
+def render() -> None:
+    """Write the docs section again from the last results (no new run)."""
+    replace_section("Bandwidth limit", section(json.loads(RESULTS.read_text())))
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--render"]:
+        render()
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit-mib", type=float, default=2.0)
     parser.add_argument("--seconds", type=int, default=150)
@@ -104,8 +112,7 @@ def main() -> None:
         container = "bwbench"
         seed(servers, container, count)
         relay = Relay(servers.azurite_port)
-        work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bwbench-{os.getpid()}"
-        work.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="bwbench-"))
         inventory = {
             "version": 1,
             "name": "bwbench",
@@ -128,9 +135,22 @@ def main() -> None:
         )
         started = int(time.monotonic())
         subprocess.run(
-            [migrate, "apply", "plan.json", "--yes", "--workers", str(args.workers),
-             "--bwlimit", f"{args.limit_mib:g}M", "--log-format", "json"],
-            env=env, cwd=work, check=True, stdout=subprocess.DEVNULL,
+            [
+                migrate,
+                "apply",
+                "plan.json",
+                "--yes",
+                "--workers",
+                str(args.workers),
+                "--bwlimit",
+                f"{args.limit_mib:g}M",
+                "--log-format",
+                "json",
+            ],
+            env=env,
+            cwd=work,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         ended = int(time.monotonic())
     finally:
@@ -149,9 +169,10 @@ def main() -> None:
         "lowest_window": min(rates) / limit,
         "highest_window": max(rates) / limit,
         "whole_copy": sum(relay.seconds.get(s, 0) for s in range(first, last))
-        / (last - first) / limit,
+        / (last - first)
+        / limit,
     }
-    result["goal_met"] = 0.9 <= result["lowest_window"] and result["highest_window"] <= 1.1
+    result["goal_met"] = result["lowest_window"] >= 0.9 and result["highest_window"] <= 1.1
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     replace_section("Bandwidth limit", section(result))
     print(json.dumps(result, indent=2))
@@ -171,7 +192,12 @@ def section(result: dict[str, Any]) -> str:
         f"| {result['copy_seconds']} s | {result['windows']} | "
         f"{result['lowest_window']:.3f} x limit | {result['highest_window']:.3f} x limit | "
         f"{result['whole_copy']:.3f} x limit | "
-        f"{'met' if result['goal_met'] else 'NOT met'} |\n"
+        f"{'met' if result['goal_met'] else 'NOT met'} |\n\n"
+        "The bucket the copy threads read through allows one second of burst (1.7 % over a "
+        "minute); what spreads the windows further is measured at the wire, ahead of the "
+        "reader: each connection's kernel buffers take up to a few MiB of an answer before "
+        "the copy reads it, so Azurite sends in bursts that the limit pays back later. Over "
+        "the whole copy the rate is the limit's.\n"
     )
 
 

@@ -223,3 +223,21 @@ def test_batches_partition_the_claim_within_their_limits(
 def test_the_shard_of_a_key_is_stable_across_processes() -> None:
     digest = hashlib.blake2b(b"cohort/2026/a.parquet", digest_size=8).digest()
     assert shard_of("cohort/2026/a.parquet", 7) == int.from_bytes(digest, "big") % 7
+
+
+def test_each_worker_holds_its_share_of_the_bandwidth_limit(
+    source: FakeSource, target: FakeTarget, store: Store
+) -> None:
+    """The limit holds for the workers together: each batch brings the limit divided by the
+    cluster's worker processes, and the worker's copier reads within it."""
+    _fill(source, 20)
+    cluster = ThreadCluster(source, target, lambda _b: False)
+    mover = _mover(source, target, store, cluster)
+    mover.copier.limiter.set_rate(8 * 1024**2)  # what the governor holds for the run
+    mover.inventory("svc-data", "src", "")
+    counts = mover.copy_pending(ROUTE)
+    assert counts.done == 20
+    assert {batch.rate_share for batch in cluster.batches} == {4 * 1024**2}  # 2 processes
+    assert cluster.copier.limiter.rate == 4 * 1024**2
+    mover.copier.limiter.set_rate(None)  # lifted: the next batches go unlimited
+    assert mover._rate_share() is None

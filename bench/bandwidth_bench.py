@@ -194,10 +194,11 @@ def section(result: dict[str, Any]) -> str:
         f"{result['whole_copy']:.3f} x limit | "
         f"{'met' if result['goal_met'] else 'NOT met'} |\n\n"
         "The bucket the copy threads read through allows one second of burst (1.7 % over a "
-        "minute); what spreads the windows further is measured at the wire, ahead of the "
-        "reader: each connection's kernel buffers take up to a few MiB of an answer before "
-        "the copy reads it, so Azurite sends in bursts that the limit pays back later. Over "
-        "the whole copy the rate is the limit's.\n"
+        "minute). The windows spread further because they are measured at the wire, ahead of "
+        "the reader; the likely cause (not measured apart) is that each connection's kernel "
+        "buffers take up to a few MiB of an answer before the copy reads it, so Azurite "
+        "sends in bursts that the bucket pays back later. Over the whole copy the rate is "
+        "the limit's.\n"
     )
 
 

@@ -191,7 +191,6 @@ class Discovery:
     """The account or folder listed, as a person names it."""
     limits: str
     """Whose limits the names and sizes were checked against."""
-    capabilities: TargetCapabilities
     containers: tuple[ContainerReport, ...]
     databases: tuple[DatabaseReport, ...]
 
@@ -276,7 +275,6 @@ def discover(
         spec.name,
         _described(spec),
         limits,
-        capabilities,
         tuple(container_reports),
         tuple(database_reports),
     )

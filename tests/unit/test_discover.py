@@ -211,7 +211,8 @@ def test_a_transient_error_is_retried_and_a_permanent_one_reported() -> None:
     assert empty.error is None
     assert open_data.error == "HTTP 403 AuthorizationFailure"
     assert result.failed
-    assert "listing failed" in open_data.reasons[0]
+    assert open_data.reasons[0].tag == "listing failed"
+    assert "HTTP 403" in open_data.reasons[0].text
 
 
 def test_the_containers_listing_failing_is_an_error() -> None:
@@ -249,7 +250,8 @@ def test_databases_are_read_and_an_unreachable_one_is_a_finding() -> None:
     metadata, old = result.databases
     assert metadata.service == "metadata"
     assert [t.qualified for t in metadata.survey.without_identity] == ["public.audit_trail"]  # type: ignore[union-attr]
-    assert "1 tables without a primary key" in metadata.reasons[0]
+    assert [r.tag for r in metadata.reasons] == ["no key"]
+    assert "tables without a primary key or replica identity: 1" in metadata.reasons[0].text
     assert (old.service, old.survey) == ("old-db", None)
     assert "connection refused" in str(old.error)
     assert result.failed

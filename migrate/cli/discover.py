@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
@@ -68,20 +69,22 @@ def discover_cmd(
     ] = False,
     state: StateOption = None,
 ) -> None:
-    """List the source account and write an inventory: one object-store service per container
-    (exact objects and bytes), one database service per database SOURCE.yaml names, with the
-    access tiers, blob types and what would stop a copy (names the target refuses, blobs too
-    large, Archive blobs) as comments, and a readiness table."""
+    """List the source account and write a first inventory from it.
+
+    One object-store service per container (exact objects and bytes) and one database service
+    per database SOURCE.yaml names, with the access tiers, blob types and what would stop a
+    copy (names the target refuses, blobs too large, Archive blobs) as comments; a readiness
+    table says what needs action first."""
     from migrate.audit import insecure_override
     from migrate.cli.wiring import build_source_from, credentials_environment, database_surveyor
-    from migrate.commands.discover import discover, target_limits
+    from migrate.commands.discover import discover
     from migrate.inventory.discovery import load_discovery_source
     from migrate.timeutil import now_iso
     from migrate.views.discovered_inventory import inventory_text
 
     with guard():
-        if output is not None and output.exists() and not force:
-            raise _exists(output)
+        if output is not None:
+            _check_output(output, force)  # before a listing that may take hours
         loaded = load_discovery_source(
             read_input(source), str(source), dict(os.environ), insecure=insecure
         )
@@ -90,16 +93,9 @@ def discover_cmd(
         if insecure:
             _audit(state, [insecure_override("discover", loaded.path)], create=True)
         store = build_source_from(loaded.spec.source, env)
-        capabilities, limits = target_limits(loaded.spec)
+        reader = database_surveyor(env) if loaded.spec.databases else None  # loads psycopg
         with _Progress(stderr_console()) as progress:
-            result = discover(
-                loaded.spec,
-                store,
-                capabilities,
-                database_surveyor(env),
-                limits=limits,
-                progress=progress,
-            )
+            result = discover(loaded.spec, store, reader, progress=progress)
         text = inventory_text(result, loaded.head(), str(source), now_iso())
         if output is not None:
             write_new(output, text, force=force)
@@ -128,6 +124,16 @@ def _show(result: Discovery, fmt: DiscoverFormat, output: Path | None, text: str
     console = stdout_console()
     print_readiness(result, console)
     console.print(Text(f"Wrote the inventory to {output}. Review it, then: migrate plan {output}"))
+
+
+def _check_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise _exists(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidInput(f"{path}: cannot be written (folder {folder} does not exist)")
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a folder, not a file")
 
 
 def _exists(path: Path) -> InvalidInput:
@@ -169,7 +175,7 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
         if force:
             os.replace(temporary, path)
         else:
-            os.link(temporary, path)  # FileExistsError where a file is
+            _link_new(temporary, path)
     except FileExistsError:
         raise _exists(path) from None
     except OSError as exc:
@@ -177,6 +183,21 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
     finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
+
+
+def _link_new(temporary: Path, path: Path) -> None:
+    """``temporary`` becomes ``path`` only if no file is there: a hard link fails with
+    FileExistsError where one is. A file system without hard links is checked, then renamed."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        if path.exists():
+            raise FileExistsError(str(path)) from None
+        os.replace(temporary, path)
 
 
 def _audit(state: str | None, events: list[AuditEvent], *, create: bool) -> None:

@@ -239,18 +239,22 @@ DatabaseReader = Callable[[str, str], DatabaseSurvey]
 def discover(
     spec: DiscoverySource,
     source: SourceStore,
-    capabilities: TargetCapabilities,
     read_database: DatabaseReader | None = None,
     *,
-    limits: str = "the default S3 limits",
+    capabilities: TargetCapabilities | None = None,
     progress: DiscoveryProgress | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Discovery:
-    """List every container of ``source`` and read every database ``spec`` names.
+    """List every container of ``source`` and read every database ``spec`` names, checking
+    names and sizes against ``capabilities`` (default: ``target_limits(spec)``).
 
     A container whose listing fails and a database that cannot be read are reported (their
     ``error``), never raised; the listing of the containers themselves raises (nothing can
     be said then)."""
+    if capabilities is None:
+        capabilities, limits = target_limits(spec)
+    else:
+        limits = f"given limits (largest object {capabilities.max_object_size:,} bytes)"
     shown = progress or _Silent()
     policy = RetryPolicy(spec.policy.retry_attempts, float(spec.policy.retry_max_time))
     containers = list(source.list_containers())

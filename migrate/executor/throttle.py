@@ -1,11 +1,12 @@
 """The bandwidth limit held while copying: a token bucket every copy thread of a process takes
 its bytes from, and the governor that sets its rate from the timetable and the operator.
 
-The bucket holds at most one second of bytes and may go into debt: a reader takes a whole
-chunk, then waits until the debt is paid. Over any window the bytes read stay within the
-rate plus one second's burst and one chunk per thread (at 4 MiB/s with 1 MiB chunks and eight
-threads: within 5 % over a minute). A change of rate takes effect at once, for waiting
-readers too.
+The bucket starts empty, fills up to one second of bytes while the copy is idle, and may go
+into debt: a reader pays for each chunk it has read and waits until the debt is paid before
+it reads (or writes) more. Over any window the bytes read stay within the rate, plus one
+second's worth after an idle spell, plus one chunk per thread read ahead of its payment (at
+4 MiB/s with 1 MiB chunks and eight threads: within 5 % over a minute, and a 32 MiB copy
+never ends before 8 s). A change of rate takes effect at once, for waiting readers too.
 
 On a dask cluster each worker process has its own bucket, at an equal share of the limit
 (the limit divided by the workers), which every batch brings along: the limit holds for the
@@ -41,7 +42,7 @@ class RateLimiter:
     ) -> None:
         self._clock = clock
         self._rate = rate
-        self._tokens = rate or 0.0
+        self._tokens = 0.0  # no burst at the start: a run never begins above its limit
         self._stamp = clock()
         self._changed = threading.Condition()
         self.waited = 0.0
@@ -56,11 +57,10 @@ class RateLimiter:
             if rate == self._rate:
                 return
             self._refill()
+            was_limited = self._rate is not None
             self._rate = rate
-            if rate is None:
-                self._tokens = 0.0
-            else:
-                self._tokens = min(self._tokens, rate)
+            # from no limit to one: no burst either; a lower one keeps at most its second
+            self._tokens = min(self._tokens, rate) if rate is not None and was_limited else 0.0
             self._changed.notify_all()
 
     def take(self, count: int, stop: threading.Event | None = None) -> None:

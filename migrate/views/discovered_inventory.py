@@ -137,16 +137,14 @@ def _database_notes(report: DatabaseReport) -> Iterator[str]:
     else:
         yield (
             f"database '{printable(report.name)}' ({report.url_env}): PostgreSQL "
-            f"{survey.server_version}, {format_bytes(survey.size_bytes)}, "
-            f"{len(survey.tables):,} tables"
+            f"{survey.server_version}, {format_bytes(survey.size_bytes)} "
+            f"({survey.size_bytes:,} bytes), {len(survey.tables):,} tables"
         )
         missing = survey.without_identity
         if missing:
             shown = ", ".join(printable(t.qualified, 80) for t in missing[:5])
             more = f" and {len(missing) - 5:,} more" if len(missing) > 5 else ""
-            yield (
-                f"{len(missing):,} tables without a primary key or replica identity: {shown}{more}"
-            )
+            yield f"tables without a primary key or replica identity: {shown}{more}"
         if survey.extensions:
             yield f"extensions: {', '.join(printable(e, 60) for e in survey.extensions)}"
         if survey.large_objects:

@@ -56,15 +56,14 @@ def render_readiness(discovery: Discovery) -> RenderableType:
         title=f"Discovery of {printable(discovery.source)} for {printable(discovery.name)}",
         title_justify="left",
     )
-    for column in ("Service", "Source"):
-        table.add_column(column, overflow="fold")
+    table.add_column("Service", no_wrap=True)  # a service name whole (at most 63 characters)
     for column in ("Objects", "Size"):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column, justify="right")
     for column in ("Tiers", "Blob types"):
         table.add_column(column, overflow="fold")
-    for column in ("Refused names", "Too large"):
+    for column in ("Refused", "Too large"):
         table.add_column(column, justify="right")
-    table.add_column("Verdict", overflow="fold", min_width=20)
+    table.add_column("Verdict", overflow="fold")
     for container in discovery.containers:
         table.add_row(*_container_row(container))
     for database in discovery.databases:
@@ -87,11 +86,23 @@ def summary_line(discovery: Discovery) -> str:
     )
     ready = len(discovery.containers) + len(discovery.databases) - waiting
     return (
-        f"Discovery: {len(discovery.containers)} containers ({objects(total)}, "
-        f"{format_bytes(size)}), {len(discovery.databases)} databases: "
-        f"{ready} ready, {waiting} need action. Names and sizes checked "
-        f"against {discovery.limits}."
+        f"Discovery: {_many(len(discovery.containers), 'container')} ({objects(total)}, "
+        f"{format_bytes(size)}), {_many(len(discovery.databases), 'database')}: "
+        f"{ready} ready, {waiting} {'needs' if waiting == 1 else 'need'} action. Names and "
+        f"sizes checked against {discovery.limits}."
     )
+
+
+def _many(count: int, thing: str) -> str:
+    return f"{count:,} {thing}{'s' * (count != 1)}"
+
+
+def _named(service: str, source: str) -> Text:
+    """The service, and what it comes from where that is named otherwise."""
+    text = Text(service)
+    if source != service:
+        text.append(f"\n{source}", style="dim")
+    return text
 
 
 def _styled_verdict(reasons: list[Reason], failed: bool) -> Text:
@@ -103,8 +114,8 @@ def _container_row(report: ContainerReport) -> list[str | Text]:
     tally = report.tally
     problems = {p.kind: p.count for p in report.problems}
     return [
-        Text(report.service + (" (not a service)" if report.excluded else "")),
-        Text(printable(report.container)),
+        _named(report.service, printable(report.container))
+        + (" (not a service)" if report.excluded else ""),
         f"{tally.objects:,}",
         format_bytes(tally.bytes),
         Text(counts(tally.tiers) or "-"),
@@ -118,8 +129,10 @@ def _container_row(report: ContainerReport) -> list[str | Text]:
 def _database_row(report: DatabaseReport) -> list[str | Text]:
     survey = report.survey
     return [
-        Text(report.service),
-        Text(f"database {printable(report.name)}"),
+        _named(
+            report.service,
+            "database" + ("" if report.name == report.service else f" {printable(report.name)}"),
+        ),
         f"{len(survey.tables):,} tables" if survey else "-",
         format_bytes(survey.size_bytes) if survey else "-",
         "-",
@@ -143,12 +156,11 @@ def _details(discovery: Discovery) -> list[Text]:
         if container.renamed:
             lines.append(Text(f"{service}: {printable(container.renamed, 300)}"))
     for database in discovery.databases:
-        service = database.service
+        service, survey = database.service, database.survey
         for reason in database.reasons:
             lines.append(Text(f"{service}: {printable(reason.text, 300)}", style="yellow"))
-        survey = database.survey
-        for table in survey.without_identity[:5] if survey else ():
-            lines.append(Text(f"    {printable(table.qualified)}"))
+            for table in survey.without_identity[:5] if survey and reason.tag == "no key" else ():
+                lines.append(Text(f"    {printable(table.qualified)}"))
         if survey is not None and survey.extensions:
             shown = ", ".join(printable(e, 60) for e in survey.extensions)
             lines.append(Text(f"{service}: extensions {shown}"))

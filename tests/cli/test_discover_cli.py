@@ -90,6 +90,9 @@ def test_an_existing_inventory_is_never_replaced_without_force(folder: Path) -> 
     assert forced.returncode == 0, forced.stderr
     assert "container: claims" in (folder / "inv.yaml").read_text()
     assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == []
+    nowhere = run("discover", "source.yaml", "-o", "no/such/inv.yaml", cwd=folder)
+    assert nowhere.returncode == 2
+    assert "folder no/such does not exist" in nowhere.stderr
 
 
 @pytest.mark.parametrize(

@@ -116,24 +116,32 @@ class Clock:
         return self.now
 
 
-def test_the_bucket_lets_one_second_through_then_waits_for_its_debt() -> None:
+def test_the_bucket_starts_empty_and_readers_wait_for_their_debt() -> None:
     clock = Clock()
     limiter = RateLimiter(100.0, clock=clock)
-    limiter.take(100)  # the one second of burst
     done = threading.Event()
 
     def reader() -> None:
-        limiter.take(50)
+        limiter.take(50)  # no burst at the start: 50 bytes at 100 B/s is half a second
         done.set()
 
     thread = threading.Thread(target=reader)
     thread.start()
-    assert not done.wait(0.3)  # in debt: 50 bytes at 100 B/s
+    assert not done.wait(0.3)
     clock.now = 0.4
     assert not done.wait(0.3)  # 10 bytes still owed
     clock.now = 0.5
     assert done.wait(2.0)
     thread.join()
+    clock.now = 10.0  # idle: the bucket fills up to one second, no more
+    limiter.take(100)
+    blocked = threading.Thread(target=limiter.take, args=(1,))
+    blocked.start()
+    blocked.join(0.3)
+    assert blocked.is_alive()
+    clock.now = 10.02
+    blocked.join(2.0)
+    assert not blocked.is_alive()
 
 
 def test_lifting_the_limit_frees_waiting_readers_at_once() -> None:

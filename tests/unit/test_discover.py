@@ -60,8 +60,9 @@ def _discover(
     capabilities: TargetCapabilities | None = None,
 ) -> Discovery:
     loaded = loaded or _loaded()
-    default, _ = target_limits(loaded.spec)
-    return discover(loaded.spec, fake, capabilities or default, reader, sleep=lambda _seconds: None)
+    return discover(
+        loaded.spec, fake, reader, capabilities=capabilities, sleep=lambda _seconds: None
+    )
 
 
 def _written(result: Discovery, loaded: LoadedSource, target: dict[str, Any] | None) -> str:
@@ -192,7 +193,7 @@ def test_a_listing_is_never_held_whatever_its_length() -> None:
     tracemalloc.start()
     try:
         loaded = _loaded()
-        result = discover(loaded.spec, source, TargetCapabilities())  # type: ignore[arg-type]
+        result = discover(loaded.spec, source)  # type: ignore[arg-type]
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -220,6 +221,14 @@ def test_the_containers_listing_failing_is_an_error() -> None:
     fake.faults.inject("containers", PermanentStorageError("HTTP 403"))
     with pytest.raises(StorageError):
         _discover(fake)
+
+
+def test_names_are_checked_against_the_target_preset_when_there_is_one() -> None:
+    outscale = _loaded(
+        HEAD + b"target: {provider: s3, preset: outscale, region: cloudgouv-eu-west-1}\n"
+    )
+    assert target_limits(outscale.spec)[1] == "the limits of preset 'outscale'"
+    assert target_limits(_loaded().spec)[1] == "the default S3 limits (no target given)"
 
 
 # -- databases ----------------------------------------------------------------------------

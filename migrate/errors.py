@@ -89,6 +89,11 @@ class StateError(MigrateError):
     """The state database cannot be opened or is of an unknown schema."""
 
 
+class NothingApplied(StateError):
+    """The state database exists but holds no ledger yet: the first apply is creating it (or
+    was stopped before its first transaction). Readers show an empty status."""
+
+
 class StorageError(MigrateError):
     """A storage request failed."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, select, text, upda
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 
-from migrate.errors import InvalidInput, RefusedForSafety, StateError
+from migrate.errors import InvalidInput, NothingApplied, RefusedForSafety, StateError
 from migrate.redact import redact
 from state.schema import SCHEMA_VERSION, UPGRADES, audit_events, meta, metadata
 
@@ -143,9 +143,11 @@ def _not_a_database(exc: DatabaseError) -> bool:
 
 def _check_schema(engine: Engine, *, create_missing: bool) -> None:
     _refuse_foreign_or_damaged(engine, create_missing=create_missing)
-    if create_missing:
-        metadata.create_all(engine)
     with engine.begin() as connection:
+        if create_missing:
+            # in the transaction that writes the version: a reader (status, the dashboard)
+            # sees no ledger yet or a whole one, never tables without their version
+            metadata.create_all(connection)
         version = connection.execute(
             select(meta.c.value).where(meta.c.key == "schema_version")
         ).scalar()
@@ -178,6 +180,11 @@ def _refuse_foreign_or_damaged(engine: Engine, *, create_missing: bool) -> None:
     in its place would hide what was lost (exit 1; read-only commands still work)."""
     with engine.connect() as connection:
         tables = set(inspect(connection).get_table_names())
+    if not tables and not create_missing:
+        raise NothingApplied(
+            f"the state database {engine.url.database} holds no ledger yet: nothing has "
+            "been applied (the first apply may be creating it)"
+        )
     if not tables:
         return
     if meta.name not in tables and engine.dialect.name == "sqlite":  # PostgreSQL: shared

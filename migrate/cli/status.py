@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from migrate.commands.status import StatusReport
+    from state.store import Store
 
 
 class StatusFormat(StrEnum):
@@ -51,11 +52,11 @@ def status_cmd(
     from rich.live import Live
 
     from migrate.commands.status import status
-    from state.store import Store
 
     with guard():
         url = state_url(state)
-        if service is None and not_created_yet(url):
+        store = None if service is None and not_created_yet(url) else open_reader(url, service)
+        if store is None:
             from migrate.commands.status import nothing_applied
 
             empty = nothing_applied()
@@ -64,7 +65,6 @@ def status_cmd(
             else:
                 stdout_console().print(_render(empty))
             return
-        store = Store.open(url, readonly=True)
         try:
             if service is not None:
                 from migrate.cli.service_status import show_service
@@ -95,6 +95,25 @@ def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return "done" if seconds == 0 else format_duration(seconds)
+
+
+def open_reader(url: str, service: str | None = None) -> Store | None:
+    """The ledger, read-only; None (said on stderr) while the first apply is still creating
+    it: a reader polling at that moment gets an empty status, not an error. With
+    ``service``, a ledger without one is an error (there is no such service to show)."""
+    from rich.text import Text
+
+    from migrate.cli.root import stderr_console
+    from migrate.errors import NothingApplied
+    from state.store import Store
+
+    try:
+        return Store.open(url, readonly=True)
+    except NothingApplied as error:
+        if service is not None:
+            raise
+        stderr_console().print(Text(f"{error}.", style="yellow"))
+        return None
 
 
 def not_created_yet(url: str) -> bool:

@@ -100,9 +100,9 @@ class _Snapshots:
             self._open()
 
     def _open(self) -> Any:
-        from state.store import Store
+        from migrate.cli.status import open_reader
 
-        self.store = Store.open(self.url, readonly=True)
+        self.store = open_reader(self.url)
         return self.store
 
     def __call__(self) -> Any:
@@ -116,6 +116,8 @@ class _Snapshots:
                 if path is not None and ledger_missing(path):
                     return nothing_applied()
                 store = self._open()
+                if store is None:  # the first apply is creating it
+                    return nothing_applied()
         return status(store)
 
     def close(self) -> None:
@@ -170,17 +172,16 @@ def report_cmd(
 
     from migrate.commands.status import status
     from migrate.views.html import report_page
-    from state.store import Store
 
     with guard():
-        from migrate.cli.status import not_created_yet
+        from migrate.cli.status import not_created_yet, open_reader
         from migrate.commands.status import nothing_applied
 
         url = state_url(state)
-        if not_created_yet(url):
+        store = None if not_created_yet(url) else open_reader(url)
+        if store is None:
             page = report_page(nothing_applied())
         else:
-            store = Store.open(url, readonly=True)
             try:
                 page = report_page(status(store))
             finally:

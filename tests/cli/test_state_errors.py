@@ -207,3 +207,22 @@ def test_a_non_base64_azure_key_is_bad_input(tmp_path: Path) -> None:
     _clean(result)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "is not base64" in result.stderr
+
+
+def test_readers_of_a_ledger_the_first_apply_is_still_creating_see_an_empty_status(
+    tmp_path: Path,
+) -> None:
+    """Between the moment the first apply creates the file and its first commit, the file
+    holds nothing: status, the report and the object report say nothing is applied yet,
+    never "not written by migrate"."""
+    state = tmp_path / ".migrate" / "state.db"
+    state.parent.mkdir()
+    state.touch(mode=0o600)
+    shown = _run("status", "--format", "json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert '"services": {}' in shown.stdout
+    assert "holds no ledger yet" in shown.stderr
+    report = _run("report", "--html", "r.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr
+    for result in (shown, report):
+        _clean(result)

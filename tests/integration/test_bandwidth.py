@@ -106,11 +106,12 @@ def test_migrate_bwlimit_changes_a_running_apply(
     _plan(tmp_path, server_env, unique, limit="1M")  # 32 MiB would take 31 s
     run = popen_migrate("apply", "plan.json", "--yes", env=server_env, cwd=tmp_path)
 
-    def copying() -> bool:
-        service = _status(tmp_path, server_env)["services"].get("limited", {})
-        return service.get("objects_done", 0) >= 1 or run.poll() is not None
+    def limited() -> bool:
+        lock = _status(tmp_path, server_env)["lock"] or {}
+        return lock.get("bandwidth_limit") is not None or run.poll() is not None
 
-    wait_for(copying, timeout=60)
+    wait_for(limited, timeout=60)
+    time.sleep(2)  # copying at 1 MiB/s (the eight copies share it: none is done yet)
     lifted = migrate("bwlimit", "off", env=server_env, cwd=tmp_path)
     assert lifted.returncode == 0, lifted.stdout + lifted.stderr
     assert "Set here: off" in lifted.stdout

@@ -176,6 +176,8 @@ class Governor:
         self._now = now
         self.current = Setting(None, "none")
         self._published: str | None = None
+        self.last_error: Exception | None = None
+        """Why the last refresh failed, if it did (the rate it held stayed)."""
 
     def refresh(self) -> Setting:
         """Read the override, resolve, set the rate, publish a change; returns the setting."""
@@ -223,8 +225,8 @@ class Governor:
             while not done.wait(POLL_SECONDS) and not stop.is_set():
                 try:
                     self.refresh()
-                except Exception:  # noqa: BLE001 - the state database busy, say: the
-                    continue  # last rate holds and the next second tries again; never dies
+                except Exception as error:  # the state database busy, say: the last rate
+                    self.last_error = error  # holds, the next second tries again; never dies
 
         thread = threading.Thread(target=loop, name="bandwidth", daemon=True)
         thread.start()

@@ -109,12 +109,8 @@ def _not_a_listing(what: str, why: str) -> InvalidListing:
     )
 
 
-def _listing_root(
-    response: requests.Response, container: str, prefix: str, marker: str | None, what: str
-) -> ET.Element:
-    """The EnumerationResults of a List Blobs answer, checked: an XML listing of this
-    container and prefix, from this marker, with its continuation element (Azure always sends
-    ``<NextMarker>``, empty on the last page). Anything else is not a listing."""
+def _xml_answer(response: requests.Response, what: str) -> ET.Element:
+    """The XML document of a listing answer (never a web page or an unreadable body)."""
     kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in LISTING_TYPES:
         raise _not_a_listing(what, f"content type {kind or 'none'!r}")
@@ -122,6 +118,16 @@ def _listing_root(
         root: ET.Element = DefusedET.fromstring(response.content)
     except (ET.ParseError, ValueError) as exc:
         raise _not_a_listing(what, f"unreadable XML: {exc}") from None
+    return root
+
+
+def _listing_root(
+    response: requests.Response, container: str, prefix: str, marker: str | None, what: str
+) -> ET.Element:
+    """The EnumerationResults of a List Blobs answer, checked: an XML listing of this
+    container and prefix, from this marker, with its continuation element (Azure always sends
+    ``<NextMarker>``, empty on the last page). Anything else is not a listing."""
+    root = _xml_answer(response, what)
     if root.tag != "EnumerationResults":
         code = root.findtext("Code") or ""
         raise _not_a_listing(
@@ -145,13 +151,7 @@ def _container_names(response: requests.Response, marker: str | None) -> tuple[l
     """The names on one page of a List Containers answer and its continuation (empty on the
     last page), checked as a blob listing is: anything else is not a listing."""
     what = "listing the containers of the account"
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in LISTING_TYPES:
-        raise _not_a_listing(what, f"content type {kind or 'none'!r}")
-    try:
-        root: ET.Element = DefusedET.fromstring(response.content)
-    except (ET.ParseError, ValueError) as exc:
-        raise _not_a_listing(what, f"unreadable XML: {exc}") from None
+    root = _xml_answer(response, what)
     containers = root.find("Containers")
     if root.tag != "EnumerationResults" or containers is None:
         raise _not_a_listing(what, f"root element <{root.tag}> without <Containers>")

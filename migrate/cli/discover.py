@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +17,7 @@ from migrate.cli.root import (
     app,
     guard,
     read_input,
+    staged,
     state_url,
     stderr_console,
     stdout_console,
@@ -162,27 +162,16 @@ def write_new(path: Path, text: str, *, force: bool) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder: never
     half-written. Without ``force`` the file is linked into place only where no file is
     (checked at that instant, not only before the listing)."""
-    folder = path.parent if str(path.parent) else Path(".")
-    temporary: Path | None = None
     try:
-        with tempfile.NamedTemporaryFile(
-            "w", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
-            temporary = Path(handle.name)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(temporary, path)
-        else:
-            _link_new(temporary, path)
+        with staged(path, text) as temporary:
+            if force:
+                os.replace(temporary, path)
+            else:
+                _link_new(temporary, path)
     except FileExistsError:
         raise _exists(path) from None
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot be written ({exc.strerror})") from None
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
 
 
 def _link_new(temporary: Path, path: Path) -> None:

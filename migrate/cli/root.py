@@ -203,12 +203,13 @@ def read_input(path: Path) -> bytes:
         raise InvalidInput(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+@contextmanager
+def staged(path: Path, text: str) -> Iterator[Path]:
+    """``text`` in a temporary file beside ``path``, on disk (synced), for the block to put in
+    place; the temporary file is removed at the end if it is still there."""
     folder = path.parent if str(path.parent) else Path(".")
     temporary: Path | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
         ) as handle:
@@ -216,10 +217,19 @@ def write_atomically(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        temporary.replace(path)
-    except OSError as exc:
+        yield temporary
+    finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
+    try:
+        (path.parent if str(path.parent) else Path(".")).mkdir(parents=True, exist_ok=True)
+        with staged(path, text) as temporary:
+            temporary.replace(path)
+    except OSError as exc:
         raise InvalidInput(f"{path}: cannot be written ({exc.strerror})") from None
 
 

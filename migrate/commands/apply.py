@@ -254,22 +254,11 @@ def _locked_apply(
         data = wave_evidence(store, loaded, wave, names, identity.run_id)
         evidence_files.append(write_evidence(store, options.evidence_dir, data)[0])
 
-    limiter = RateLimiter()
-    governor = Governor(store, limiter, *base_limit(loaded.plan, options), identity.run_id)
     try:
         with (
             ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="copy") as pool,
-            governor.running(stop),
+            limited_copier(loaded, store, source, target, options, identity.run_id, stop) as copier,
         ):
-            copier = Copier(
-                source,
-                target,
-                store,
-                settings=options.copy,
-                policy=options.retry,
-                stop=stop,
-                limiter=limiter,
-            )
             mover = ObjectMover(
                 source,
                 store,
@@ -299,10 +288,7 @@ def _locked_apply(
                 on_wave_done=record_evidence,
                 lock=watch,
             )
-            try:
-                result.outcome = runner.run()
-            finally:
-                copier.close()
+            result.outcome = runner.run()
             result.evidence = evidence_files
         status = (
             "interrupted"
@@ -318,6 +304,36 @@ def _locked_apply(
             [AuditEvent("apply.stop", identity.run_id, status, detail={"services": len(selected)})]
         )
     return result
+
+
+@contextmanager
+def limited_copier(
+    loaded: LoadedPlan,
+    store: ApplyStore,
+    source: SourceStore,
+    target: TargetStore,
+    options: ApplyOptions,
+    run_id: str,
+    stop: threading.Event,
+) -> Iterator[Copier]:
+    """The run's copier, reading within its bandwidth limit (held by a governor for as long
+    as the block runs); its part uploaders stopped at the end."""
+    limiter = RateLimiter()
+    governor = Governor(store, limiter, *base_limit(loaded.plan, options), run_id)
+    with governor.running(stop):
+        copier = Copier(
+            source,
+            target,
+            store,
+            settings=options.copy,
+            policy=options.retry,
+            stop=stop,
+            limiter=limiter,
+        )
+        try:
+            yield copier
+        finally:
+            copier.close()
 
 
 def _start_events(

@@ -17,7 +17,7 @@ from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
 from migrate.executor.verify import (
     VerifyReport,
-    compare_with_source,
+    compare_planned,
     record_verification,
     verify_service,
 )
@@ -97,15 +97,7 @@ def verify(
             store.set_verify_cursor(name, report.next_cursor)
         planned = plan.services[name]
         if against == "source" and source is not None and planned.container is not None:
-            report.differences += compare_with_source(
-                name,
-                planned.container,
-                planned.prefix,
-                store,
-                source,
-                policy=policy,
-                keep=planned.key_filter,
-            )
+            report.differences += compare_planned(name, planned, store, source, policy=policy)
             report.against = "source"
         record_verification(store, name, planned.project, report, run_id, "verify")
         result.reports.append(report)
@@ -295,15 +287,7 @@ def _verify_before_retiring(
         encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
         keep=planned.key_filter,
     )
-    report.differences += compare_with_source(
-        name,
-        planned.container,
-        planned.prefix,
-        store,
-        source,
-        policy=policy,
-        keep=planned.key_filter,
-    )
+    report.differences += compare_planned(name, planned, store, source, policy=policy)
     report.against = "source"
     record_verification(store, name, planned.project, report, run_id, "decommission")
     differences = report.differences

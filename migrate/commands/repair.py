@@ -23,20 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from migrate.audit import AuditEvent
-from migrate.commands.apply import ApplyOptions, Identity, base_limit, run_lock
+from migrate.commands.apply import ApplyOptions, Identity, limited_copier, run_lock
 from migrate.commands.evidence import wave_evidence, write_evidence
 from migrate.commands.loading import LoadedPlan
 from migrate.errors import InvalidInput, RefusedForSafety, StorageError
-from migrate.executor.copy import Copier, planned_route
+from migrate.executor.copy import planned_route
 from migrate.executor.objects import ObjectMover
 from migrate.executor.progress import Progress
 from migrate.executor.retry import RetryPolicy, retry_call
-from migrate.executor.throttle import Governor, RateLimiter
 from migrate.executor.verify import (
     TARGET_ALTERED,
     TARGET_LOST,
     VerifyReport,
-    compare_with_source,
+    compare_planned,
     record_verification,
     verify_service,
 )
@@ -261,28 +260,14 @@ def _copy_again(
         return
     store.reset_interrupted([name])  # a repair that was killed leaves rows 'copying'
     store.requeue_for_repair(name, [(i.key, f"repair: {i.problem}") for i in plan.to_copy])
-    limiter = RateLimiter()
-    governor = Governor(store, limiter, *base_limit(loaded.plan, options), identity.run_id)
     with (
         ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="repair") as pool,
-        governor.running(stop),
+        limited_copier(loaded, store, source, target, options, identity.run_id, stop) as copier,
     ):
-        copier = Copier(
-            source,
-            target,
-            store,
-            settings=options.copy,
-            policy=options.retry,
-            stop=stop,
-            limiter=limiter,
-        )
         mover = ObjectMover(
             source, store, copier, pool, progress, workers=options.workers, policy=options.retry
         )
-        try:
-            mover.copy_pending(route)
-        finally:
-            copier.close()
+        mover.copy_pending(route)
     keys = [item.key for item in plan.to_copy]
     known = store.known(name, keys)
     result.interrupted = stop.is_set()
@@ -320,14 +305,8 @@ def _verify_again(
             keep=planned.key_filter,
         )
         if plan.against == "source" and planned.container is not None:
-            report.differences += compare_with_source(
-                plan.service,
-                planned.container,
-                planned.prefix,
-                store,
-                source,
-                policy=options.retry,
-                keep=planned.key_filter,
+            report.differences += compare_planned(
+                plan.service, planned, store, source, policy=options.retry
             )
             report.against = "source"
     except StorageError as error:

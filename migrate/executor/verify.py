@@ -38,6 +38,7 @@ from migrate.errors import ObjectNotFound, StorageError
 from migrate.executor.retry import DEFAULT_RETRY, RetryPolicy, retry_call
 from migrate.filters import NO_FILTER, KeyFilter
 from migrate.ledger import CopiedObject, KnownObject, VerifyLedger
+from migrate.model import PlannedService
 from migrate.objectrules import SHA256_KEY, SOURCE_MD5_KEY, modified_stamp
 from migrate.ports import ObjectInfo, SourceStore, TargetStore
 
@@ -462,6 +463,29 @@ def compare_with_source(
     if extra:
         found.append(Difference(f"({extra} more)", "more differences with the source"))
     return found
+
+
+def compare_planned(
+    name: str,
+    planned: PlannedService,
+    ledger: VerifyLedger,
+    source: SourceStore,
+    *,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> list[Difference]:
+    """:func:`compare_with_source` over the service's own scope: its container, its prefix
+    and its filter (an object the filter leaves out is not the service's)."""
+    if planned.container is None:
+        return []
+    return compare_with_source(
+        name,
+        planned.container,
+        planned.prefix,
+        ledger,
+        source,
+        policy=policy,
+        keep=planned.key_filter,
+    )
 
 
 def _source_cause(problem: str) -> str:

@@ -294,6 +294,14 @@ def decommission_cmd(
         bool, typer.Option("--insecure", help="Accept plain-http endpoints outside loopback.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    discard_left_out: Annotated[
+        bool,
+        typer.Option(
+            "--discard-left-out",
+            help="Retire the source even though it holds objects the service's filter "
+            "(data.include/data.exclude) left out: they are never copied, and go with it.",
+        ),
+    ] = False,
     state: StateOption = None,
 ) -> None:
     """Retire the source side: only verified, approved and past the notice period."""
@@ -338,6 +346,7 @@ def decommission_cmd(
                 holder_alive=holder_alive,
                 confirm=lambda preview: _confirm(preview, yes),
                 databases=database_connector(env),
+                discard_left_out=discard_left_out,
             )
         finally:
             store.close()

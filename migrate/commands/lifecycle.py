@@ -16,6 +16,7 @@ from migrate.executor.orphans import HookCall, run_recorded_hook, settle_earlier
 from migrate.executor.retry import RetryPolicy
 from migrate.executor.rollback import roll_back
 from migrate.executor.verify import (
+    LeftOut,
     VerifyReport,
     compare_planned,
     record_verification,
@@ -27,6 +28,7 @@ from migrate.ledger import LockInfo
 from migrate.ports import SourceStore, TargetStore
 from migrate.repositories import LifecycleStore
 from migrate.timeutil import now_iso, seconds_since
+from migrate.units import format_bytes
 
 
 @dataclass
@@ -238,11 +240,14 @@ def decommission(
     holder_alive: Callable[[LockInfo], bool | None],
     confirm: Callable[[str], None] | None = None,
     databases: DatabaseConnector | None = None,
+    discard_left_out: bool = False,
 ) -> DecommissionResult:
     """Retire the source side, irreversibly: under the state lock, the service is verified
     again (hash level or deeper, every object HEADed, the target against the current source
     listing) right before the decommission hook runs; any difference refuses (exit 3). A
-    verification on record, however recent, is not enough: the target may have changed."""
+    verification on record, however recent, is not enough: the target may have changed.
+    Source objects the service's filter leaves out were never copied: retiring the source
+    would lose them, so they refuse too unless ``discard_left_out`` says they may go."""
     if name not in loaded.plan.services:
         raise InvalidInput(f"service '{name}' is not in the applied plan")
     refusals = _decommission_refusals(loaded, store, name)
@@ -256,7 +261,9 @@ def decommission(
         )
     store.acquire_lock(lock, holder_alive=holder_alive)
     try:
-        verified = _verify_before_retiring(loaded, store, name, source, target, policy, run_id)
+        verified = _verify_before_retiring(
+            loaded, store, name, source, target, policy, run_id, discard_left_out
+        )
         verified = _untie(loaded, store, name, databases) or verified
         detail = _retire(loaded, store, name, run_id, state_url, hook_timeout)
     finally:
@@ -272,10 +279,12 @@ def _verify_before_retiring(
     target: TargetStore,
     policy: RetryPolicy,
     run_id: str,
+    discard_left_out: bool = False,
 ) -> str:
     planned = loaded.plan.services[name]
     if planned.container is None or planned.bucket is None:
         return "no data to verify (not an object store)"
+    left_out = LeftOut()
     level = "deep" if planned.verify == "deep" else "hash"
     report = verify_service(
         name,
@@ -287,9 +296,20 @@ def _verify_before_retiring(
         encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
         keep=planned.key_filter,
     )
-    report.differences += compare_planned(name, planned, store, source, policy=policy)
+    report.differences += compare_planned(
+        name, planned, store, source, policy=policy, left_out=left_out
+    )
     report.against = "source"
     record_verification(store, name, planned.project, report, run_id, "decommission")
+    if left_out.count and not discard_left_out:
+        raise RefusedForSafety(
+            f"{name} cannot be decommissioned: the source holds {left_out.count} objects "
+            f"({format_bytes(left_out.bytes)}) that the service's filter (data.include/"
+            f"data.exclude) leaves out, never copied: {', '.join(map(repr, left_out.examples))}"
+            f"{' ...' if left_out.count > len(left_out.examples) else ''}. Retiring the source "
+            "would lose them. Move them elsewhere first, or, if they may go with the source, "
+            "decommission again with --discard-left-out"
+        )
     differences = report.differences
     if differences:
         shown = "; ".join(f"{d.key!r}: {d.problem}" for d in differences[:10])
@@ -299,7 +319,10 @@ def _verify_before_retiring(
             "stays as it is; repair the target first (`migrate apply PLAN --repair "
             f"{name}`), then decommission again"
         )
-    return f"verified just now at {level} level against the source: {report.checked} objects"
+    verified = f"verified just now at {level} level against the source: {report.checked} objects"
+    if left_out.count:
+        verified += f"; {left_out.count} left out by the filter, discarded with the source"
+    return verified
 
 
 def _untie(

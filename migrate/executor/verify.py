@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -422,6 +422,7 @@ def compare_with_source(
     policy: RetryPolicy = DEFAULT_RETRY,
     limit: int = 50,
     keep: KeyFilter = NO_FILTER,
+    left_out: LeftOut | None = None,
 ) -> list[Difference]:
     """The current source listing against what was copied: an object the source has and
     the ledger does not count as copied, one the source changed since its copy (another
@@ -434,6 +435,8 @@ def compare_with_source(
     while True:
         page = retry_call(policy, partial(source.list_page, container, prefix, marker))
         objects = [o for o in page.objects if keep.keeps(o.key)]
+        if left_out is not None:
+            left_out.add(o for o in page.objects if not keep.keeps(o.key))
         known = ledger.known(service, [o.key for o in objects])
         for listed in objects:
             problem = _against_copy(listed, known.get(listed.key))
@@ -465,6 +468,23 @@ def compare_with_source(
     return found
 
 
+@dataclass
+class LeftOut:
+    """The source objects a service's filter leaves out (never copied): a count, their
+    bytes, and the first few names."""
+
+    count: int = 0
+    bytes: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, objects: Iterable[ObjectInfo]) -> None:
+        for obj in objects:
+            self.count += 1
+            self.bytes += obj.size
+            if len(self.examples) < 5:
+                self.examples.append(obj.key)
+
+
 def compare_planned(
     name: str,
     planned: PlannedService,
@@ -472,9 +492,11 @@ def compare_planned(
     source: SourceStore,
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
+    left_out: LeftOut | None = None,
 ) -> list[Difference]:
     """:func:`compare_with_source` over the service's own scope: its container, its prefix
-    and its filter (an object the filter leaves out is not the service's)."""
+    and its filter (an object the filter leaves out is not the service's; ``left_out``
+    counts them)."""
     if planned.container is None:
         return []
     return compare_with_source(
@@ -485,6 +507,7 @@ def compare_planned(
         source,
         policy=policy,
         keep=planned.key_filter,
+        left_out=left_out,
     )
 
 

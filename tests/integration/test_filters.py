@@ -135,3 +135,36 @@ def test_a_bad_pattern_names_the_file_line_and_service(
     assert "bad-filter" in message
     assert "'[abc' has a '[' without its ']'" in message
     assert "Traceback" not in message
+
+
+def test_decommission_never_retires_what_the_filter_left_out_unless_told(
+    servers: emulators.Servers, server_env: dict[str, str], tmp_path: Path, unique: str
+) -> None:
+    _seed(servers, unique)
+    marker = tmp_path / "retired"
+    options = {
+        "csv-only": {
+            "data": {"container": unique, "include": ["*.csv"], "exclude": ["/tmp/"]},
+            "hooks": {"decommission": f"touch {marker}"},
+        }
+    }
+    inventory = write_inventory(tmp_path, {"csv-only": unique}, service_options=options)
+    document = yaml.safe_load(inventory.read_text())
+    document["policy"]["decommission_notice"] = "0s"
+    inventory.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert migrate("plan", "inventory.yaml", "-o", "plan.json", env=server_env, cwd=tmp_path)
+    applied = migrate("apply", "plan.json", "--yes", env=server_env, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert migrate("approve", "csv-only", "decommission", env=server_env, cwd=tmp_path)
+    refused = migrate("decommission", "csv-only", "--yes", env=server_env, cwd=tmp_path)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "holds 3 objects" in refused.stderr
+    assert "'data/notes.txt'" in refused.stderr
+    assert "--discard-left-out" in refused.stderr
+    assert not marker.exists()  # the source was not retired
+    allowed = migrate(
+        "decommission", "csv-only", "--yes", "--discard-left-out", env=server_env, cwd=tmp_path
+    )
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert "3 left out by the filter, discarded with the source" in allowed.stdout
+    assert marker.exists()

@@ -20,6 +20,7 @@ least one ``include`` pattern: an exclusion always wins (rclone leaves the order
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
@@ -28,8 +29,11 @@ from typing import cast
 
 MAX_PATTERNS = 1000
 MAX_PATTERN_CHARS = 1024
-MAX_ALTERNATIVES = 256
+MAX_ALTERNATIVES = 64
 """Brace alternatives one pattern may expand to (``{a,b}{c,d}`` is four)."""
+MAX_POSITIONS = 65_536
+"""Token positions of one list of patterns (include, or exclude), alternatives expanded:
+what one name's match may have to follow at once. Real lists hold a few hundred."""
 
 
 class PatternError(ValueError):
@@ -46,30 +50,47 @@ Token = tuple[str, object]
 
 @dataclass(frozen=True)
 class Glob:
-    """One pattern, compiled: each brace alternative as an automaton."""
+    """One pattern, compiled: its brace alternatives in one automaton."""
 
     text: str
     anchored: bool
-    alternatives: tuple[_Automaton, ...]
+    automaton: _Automaton
 
     def search(self, name: str) -> bool:
         """Whether the pattern matches the whole name, or (unanchored) a whole trailing part
         of it that starts after a ``/``."""
-        return any(automaton.matches(name) for automaton in self.alternatives)
+        return self.automaton.matches(name)
 
 
 class _Automaton:
-    """A glob's automaton, simulated on sets of token positions, each set built once: the
-    transitions seen are kept (a bounded cache), so a listing of a million names costs
-    about one dictionary lookup per character."""
+    """Globs' automaton, simulated on sets of token positions, each set built once: the
+    transitions seen are kept (a cache bounded in entries and in positions held), so a
+    listing of a million names costs about one dictionary lookup per character, whatever
+    the number of patterns: every alternative of every pattern of a list runs in one pass.
+    Each alternative has its tokens then an accepting position."""
 
-    CACHE = 4096
+    CACHE_POSITIONS = 1_000_000
 
-    def __init__(self, tokens: tuple[Token, ...], anchored: bool) -> None:
-        self.tokens = tokens
-        self.anchored = anchored
-        self.start = frozenset(_closure(tokens, {0}))
+    def __init__(self, alternatives: Sequence[tuple[tuple[Token, ...], bool]]) -> None:
+        self.tokens: list[Token] = []
+        accept: set[int] = set()
+        starts: set[int] = set()
+        restarts: set[int] = set()
+        for tokens, anchored in alternatives:
+            base = len(self.tokens)
+            self.tokens += [*tokens, ("end", None)]
+            accept.add(base + len(tokens))
+            starts.add(base)
+            if not anchored:
+                restarts.add(base)
+        self.accept = frozenset(accept)
+        self.start = frozenset(_closure(self.tokens, starts))
+        self.restart = frozenset(_closure(self.tokens, restarts))
         self._moves: dict[tuple[frozenset[int], str], frozenset[int]] = {}
+        self._held = 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
     def matches(self, name: str) -> bool:
         states = self.start
@@ -79,18 +100,20 @@ class _Automaton:
             if after is None:
                 after = self._move(states, char)
             states = after
-            if not states and self.anchored:
+            if not states and not self.restart:
                 return False
-        return len(self.tokens) in states
+        return not states.isdisjoint(self.accept)
 
     def _move(self, states: frozenset[int], char: str) -> frozenset[int]:
         after = _closure(self.tokens, _step(self.tokens, states, char))
-        if char == "/" and not self.anchored:
-            after |= self.start  # a whole trailing part may start after any '/'
+        if char == "/":
+            after |= self.restart  # a whole trailing part may start after any '/'
         moved = frozenset(after)
-        if len(self._moves) >= self.CACHE:
+        if self._held + len(moved) + len(states) > self.CACHE_POSITIONS:
             self._moves.clear()
+            self._held = 0
         self._moves[(states, char)] = moved
+        self._held += len(moved) + len(states)
         return moved
 
 
@@ -106,10 +129,18 @@ def compile_glob(pattern: str) -> Glob:
     if body.endswith("/") and not body.endswith("\\/"):
         body += "**"
     anchored = pattern.startswith("/")
-    alternatives = tuple(
-        _Automaton(_tokens(text, pattern), anchored) for text in _expand(body, pattern)
-    )
-    return Glob(pattern, anchored, alternatives)
+    alternatives = [(_tokens(text, pattern), anchored) for text in _expand(body, pattern)]
+    return Glob(pattern, anchored, _bounded(alternatives, pattern[:40]))
+
+
+def _bounded(alternatives: list[tuple[tuple[Token, ...], bool]], what: str) -> _Automaton:
+    automaton = _Automaton(alternatives)
+    if len(automaton) > MAX_POSITIONS:
+        raise PatternError(
+            f"'{what}' expands to {len(automaton):,} positions (alternatives included), "
+            f"over {MAX_POSITIONS:,}: write fewer or simpler patterns"
+        )
+    return automaton
 
 
 def _expand(body: str, pattern: str) -> list[str]:
@@ -210,24 +241,22 @@ def _in_class(member: object, char: str) -> bool:
     return char != "/" and inside is not negated
 
 
-def _closure(tokens: tuple[Token, ...], states: set[int]) -> set[int]:
+def _closure(tokens: Sequence[Token], states: AbstractSet[int]) -> set[int]:
     """Add the states reached by letting a ``*`` or ``**`` match nothing."""
     found = set(states)
     todo = list(states)
     while todo:
         state = todo.pop()
-        skippable = state < len(tokens) and tokens[state][0] in ("star", "dstar")
+        skippable = tokens[state][0] in ("star", "dstar")
         if skippable and state + 1 not in found:
             found.add(state + 1)
             todo.append(state + 1)
     return found
 
 
-def _step(tokens: tuple[Token, ...], states: AbstractSet[int], char: str) -> set[int]:
+def _step(tokens: Sequence[Token], states: AbstractSet[int], char: str) -> set[int]:
     after: set[int] = set()
     for state in states:
-        if state == len(tokens):
-            continue
         kind, value = tokens[state]
         if kind == "dstar" or (kind == "star" and char != "/"):
             after.add(state)
@@ -253,18 +282,13 @@ class KeyFilter:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     root: str = ""
-    _include: tuple[Glob, ...] = field(default=(), repr=False, compare=False)
-    _exclude: tuple[Glob, ...] = field(default=(), repr=False, compare=False)
+    _include: _Automaton | None = field(default=None, repr=False, compare=False)
+    _exclude: _Automaton | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, include: Sequence[str], exclude: Sequence[str], prefix: str = "") -> KeyFilter:
-        return cls(
-            tuple(include),
-            tuple(exclude),
-            folder_root(prefix),
-            tuple(compile_glob(p) for p in include),
-            tuple(compile_glob(p) for p in exclude),
-        )
+        """The filter of these lists (built once per lists and prefix, then shared)."""
+        return _built(tuple(include), tuple(exclude), folder_root(prefix))
 
     @property
     def active(self) -> bool:
@@ -274,9 +298,9 @@ class KeyFilter:
         if not self.active:
             return True
         name = key[len(self.root) :] if key.startswith(self.root) else key
-        if any(p.search(name) for p in self._exclude):
+        if self._exclude is not None and self._exclude.matches(name):
             return False
-        return not self._include or any(p.search(name) for p in self._include)
+        return self._include is None or self._include.matches(name)
 
     def describe(self) -> str:
         """One line for the plan and the dry run (empty when there is no filter)."""
@@ -288,13 +312,49 @@ class KeyFilter:
         return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=256)
+def _built(include: tuple[str, ...], exclude: tuple[str, ...], root: str) -> KeyFilter:
+    return KeyFilter(include, exclude, root, _list_automaton(include), _list_automaton(exclude))
+
+
+def _list_automaton(patterns: Sequence[str]) -> _Automaton | None:
+    """One automaton for a whole list: a name is matched once, not once per pattern."""
+    if not patterns:
+        return None
+    alternatives = []
+    positions = 0
+    for pattern in patterns:
+        glob = compile_glob(pattern)
+        positions += len(glob.automaton)
+        if positions > MAX_POSITIONS:  # refused before the next pattern is even compiled
+            raise PatternError(
+                f"the {len(patterns)} patterns expand to over {MAX_POSITIONS:,} positions "
+                "(alternatives included): write fewer or simpler patterns"
+            )
+        alternatives += [(tuple(a), glob.anchored) for a in _alternatives_of(glob)]
+    return _bounded(alternatives, f"{len(patterns)} patterns")
+
+
+def _alternatives_of(glob: Glob) -> list[list[Token]]:
+    """A compiled pattern's alternatives, each without its accepting position."""
+    found: list[list[Token]] = []
+    current: list[Token] = []
+    for token in glob.automaton.tokens:
+        if token[0] == "end":
+            found.append(current)
+            current = []
+        else:
+            current.append(token)
+    return found
+
+
 NO_FILTER = KeyFilter()
 
 
 def check_patterns(patterns: Sequence[str]) -> list[str]:
-    """The patterns as given, once each is known to compile (PatternError otherwise)."""
+    """The patterns as given, once they are known to compile, alone and together
+    (PatternError otherwise)."""
     if len(patterns) > MAX_PATTERNS:
         raise PatternError(f"at most {MAX_PATTERNS} patterns")
-    for pattern in patterns:
-        compile_glob(pattern)
+    _list_automaton(patterns)
     return list(patterns)

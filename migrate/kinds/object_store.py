@@ -239,7 +239,8 @@ class ObjectStoreSteps:
         retired = self.ledger.retire_unlisted(ctx.name, listing.generation)
         # Only names the service's filter keeps: an object it leaves out is never the
         # service's to delete (a filter change is a route change, refused; this holds anyway).
-        gone = [key for key in retired if ctx.key_filter.keeps(key)]
+        keep = ctx.key_filter
+        gone = [key for key in retired if keep.keeps(key)]
         counts = self.ledger.counts(ctx.name)
         if counts.failed or counts.pending:
             raise StepFailed(

@@ -113,3 +113,21 @@ def test_a_hostile_pattern_is_matched_in_bounded_time() -> None:
     (each '*' is '[^/]*', so a '/' bounds every run)."""
     keep = KeyFilter.of([], ["*a*a*a*a*a*a*a*a*a*a*a*a*b"])
     assert keep.keeps("a" * 1000)
+
+
+def test_patterns_that_expand_beyond_the_budget_are_refused_before_they_are_built() -> None:
+    with pytest.raises(PatternError, match="over 64 alternatives"):
+        check_patterns(["{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}{m,n}"])  # 128
+    heavy = "{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}" + "*x" * 400  # 64 x 801 positions: alone, fine
+    assert check_patterns([heavy]) == [heavy]
+    with pytest.raises(PatternError, match="over 65,536 positions"):
+        check_patterns([heavy] * 1000)
+
+
+def test_a_list_is_matched_by_one_automaton_built_once() -> None:
+    patterns = [f"/projects/p{i:04d}/**.csv" for i in range(1000)]
+    keep = KeyFilter.of(patterns, ["tmp/"], "hub/")
+    assert keep is KeyFilter.of(list(patterns), ("tmp/",), "hub/")  # shared, not rebuilt
+    assert keep.keeps("hub/projects/p0999/2024/a.csv")
+    assert not keep.keeps("hub/projects/p1000/2024/a.csv")
+    assert not keep.keeps("hub/projects/p0001/tmp/a.csv")

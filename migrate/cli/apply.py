@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from migrate.commands.loading import LoadedPlan
     from migrate.config import PolicyConfig
     from migrate.executor.rehearsal import Rehearsal
-    from migrate.repositories import EvidenceRecords, SettingRecords
+    from migrate.repositories import EvidenceRecords
     from migrate.scaleout.cluster import DaskCluster
 
 
@@ -207,9 +207,7 @@ def _run(args: ApplyArguments) -> None:
         )
         if args.log_format is not LogFormat.json:
             console.print(f"Write check: {write_check}", highlight=False)
-            console.print(
-                f"Bandwidth limit: {_limit_line(loaded, options, store)}", highlight=False
-            )
+            console.print(f"Bandwidth limit: {_limit_line(loaded, options)}", highlight=False)
         with signals(stop, console), progress, _cluster(loaded, options, who) as cluster:
             result = apply(
                 loaded,
@@ -262,10 +260,10 @@ def execution_options(args: ApplyArguments, policy: PolicyConfig) -> ApplyOption
     )
 
 
-def _limit_line(loaded: LoadedPlan, options: ApplyOptions, store: SettingRecords) -> str:
+def _limit_line(loaded: LoadedPlan, options: ApplyOptions) -> str:
     from migrate.commands.apply import bandwidth_setting
 
-    setting = bandwidth_setting(loaded.plan, options, store)
+    setting = bandwidth_setting(loaded.plan, options)
     if setting.source == "none":
         return "none (--bwlimit or policy.bandwidth_limit sets one; `migrate bwlimit` changes it)"
     return setting.describe()
@@ -508,8 +506,9 @@ def _render_rehearsal(console: Any, rehearsal: Rehearsal) -> None:
             f"Dry run: {rehearsal.copy_objects} objects to copy "
             f"({format_bytes(rehearsal.copy_bytes)}),"
             f" {rehearsal.skip_objects} unchanged, {rehearsal.delete_objects} to delete, "
-            f"{rehearsal.blocked} blocked; est. {format_duration(rehearsal.eta_seconds)} at the "
-            f"policy bandwidth ({format_bytes(rehearsal.bandwidth)}/s).",
+            f"{rehearsal.blocked} blocked; est. {format_duration(rehearsal.eta_seconds)} at "
+            f"{format_bytes(rehearsal.bandwidth)}/s (policy.bandwidth, within the bandwidth "
+            "limit at its lowest).",
             style="bold",
         )
     )

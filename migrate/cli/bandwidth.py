@@ -29,18 +29,26 @@ def bwlimit_cmd(
     operator: Annotated[str | None, typer.Option("--operator", help="Who changes it.")] = None,
     state: StateOption = None,
 ) -> None:
-    """Set the bandwidth limit of the running apply (taken within a second) and of later ones,
-    until `--reset`; it wins over --bwlimit and policy.bandwidth_limit."""
+    """Set the bandwidth limit of the running apply (taken within a second), over its
+    --bwlimit and policy.bandwidth_limit, until `--reset` or the end of that run."""
     import getpass
     import json
 
     from migrate.cli.wiring import open_store
     from migrate.commands.bandwidth import set_limit, show
+    from state.engine import ledger_missing, sqlite_path
 
     with guard():
         if rate is not None and reset:
             raise InvalidInput("give a RATE or --reset, not both")
-        store = open_store(state_url(state), operator)
+        url = state_url(state)
+        path = sqlite_path(url)
+        if path is not None and ledger_missing(path):
+            raise InvalidInput(
+                f"no state database at {path}: no apply runs from here; give the running "
+                "apply's --state (or run this in its folder)"
+            )
+        store = open_store(url, operator, readonly=rate is None and not reset)
         try:
             if rate is None and not reset:
                 view = show(store)
@@ -54,11 +62,12 @@ def bwlimit_cmd(
         console = stdout_console()
         override = view.override
         if override is None:
-            console.print("Set here: none (the runs hold --bwlimit or policy.bandwidth_limit).")
+            console.print("Set here: none (the run holds its --bwlimit or policy.bandwidth_limit).")
         else:
             console.print(
-                f"Set here: {override['limit']} by {override['operator']} at "
-                f"{override['set_at']}; `migrate bwlimit --reset` removes it.",
+                f"Set here: {override['limit']} for run {override['run_id']}, by "
+                f"{override['operator']} at {override['set_at']}; `migrate bwlimit --reset` "
+                "returns it to its own.",
                 highlight=False,
             )
         console.print(f"Running apply: {_holding(view.holding)}", highlight=False)

@@ -195,6 +195,11 @@ def _render(report: StatusReport) -> Group:
     else:
         age = report.heartbeat_age() or 0
         stale = " STALE: the run may have crashed" if age > STALE_HEARTBEAT_SECONDS else ""
+        if report.holder_gone:
+            stale = (
+                " GONE: that process no longer runs on this host; nothing is copying "
+                "(`migrate apply` resumes and takes the lock over)"
+            )
         parts.append(
             Text(
                 f"Locked by run {report.lock.run_id} of {report.lock.operator} "

@@ -29,17 +29,15 @@ from migrate.executor.retry import RetryPolicy
 from migrate.executor.runner import Runner, RunOutcome, RunSettings
 from migrate.executor.steps import StepHandlers
 from migrate.executor.throttle import (
-    OVERRIDE_SETTING,
     Governor,
     RateLimiter,
     Setting,
-    parse_override,
     resolve,
 )
 from migrate.ledger import LedgerReader, LockInfo, ObjectCounts
 from migrate.model import Plan
 from migrate.ports import SourceStore, TargetCapabilities, TargetStore
-from migrate.repositories import ApplyStore, SettingRecords, SnapshotReader
+from migrate.repositories import ApplyStore, SnapshotReader
 from migrate.timeutil import now_iso
 
 HEARTBEAT_SECONDS = 10.0
@@ -179,7 +177,15 @@ def rehearse_apply(
     store.audit(events)
     view: LedgerReader = reader if reader is not None else store
     with reader.consistent_reads() if reader is not None else nullcontext():
-        rehearsal = rehearse(loaded.plan, selected, source, view, capabilities, databases)
+        rehearsal = rehearse(
+            loaded.plan,
+            selected,
+            source,
+            view,
+            capabilities,
+            databases,
+            estimate_rate(loaded.plan, options),
+        )
     store.record_rehearsal(identity.run_id, rehearsal.summary())
     store.end_run(identity.run_id, "rehearsed", rehearsal.summary())
     return ApplyResult(identity.run_id, selected, rehearsal=rehearsal)
@@ -270,7 +276,7 @@ def _locked_apply(
                 stop=stop,
                 cluster=cluster,
             )
-            bandwidth = loaded.plan.policy.bandwidth
+            bandwidth = estimate_rate(loaded.plan, options)
             handlers = StepHandlers(
                 store, target, mover, options.retry, bandwidth, lock=watch, databases=databases
             )
@@ -473,12 +479,22 @@ def base_limit(plan: Plan, options: ApplyOptions) -> tuple[Limit | None, str]:
     return None, "none"
 
 
-def bandwidth_setting(plan: Plan, options: ApplyOptions, store: SettingRecords) -> Setting:
-    """What the run will hold when it starts: for the line apply prints first."""
-    override = store.setting(OVERRIDE_SETTING)
-    return resolve(
-        *base_limit(plan, options), parse_override(override), datetime.now().astimezone()
-    )
+def estimate_rate(plan: Plan, options: ApplyOptions) -> float:
+    """What a run's estimates assume: the plan's rate (``policy.bandwidth``, within the
+    policy's limit), and within this run's ``--bwlimit`` at its lowest: an estimate never
+    promises a shorter copy than the limit allows."""
+    rate = plan.policy.bandwidth
+    if options.bwlimit is not None:
+        lowest = parse_limit(options.bwlimit).lowest()
+        if lowest is not None:
+            rate = min(rate, lowest)
+    return rate
+
+
+def bandwidth_setting(plan: Plan, options: ApplyOptions) -> Setting:
+    """What the run will hold when it starts (a `migrate bwlimit` is made for a running
+    apply, so none applies yet): for the line apply prints first."""
+    return resolve(*base_limit(plan, options), None, datetime.now())
 
 
 def _summary(result: ApplyResult) -> dict[str, object]:

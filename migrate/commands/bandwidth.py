@@ -1,5 +1,7 @@
-"""``migrate bwlimit``: change the bandwidth limit of a running apply (and of later ones),
-through the state database the apply reads every second; or show what is in force."""
+"""``migrate bwlimit``: change the bandwidth limit of the running apply, through the state
+database it reads every second; or show what is in force. The change holds for that run
+only (the run that holds the lock when it is made): a later apply takes its own --bwlimit or
+the policy's, never a limit set weeks ago for another run."""
 
 from __future__ import annotations
 
@@ -41,14 +43,22 @@ class BandwidthView:
 
 
 def set_limit(store: BandwidthStore, text: str | None, operator: str) -> BandwidthView:
-    """Set (``text``) or remove (None) the operator's limit; audited either way."""
+    """Set (``text``) or remove (None) the running apply's limit; audited either way."""
     if text is not None:
         try:
             parse_limit(text)
         except ValueError as error:
             raise InvalidInput(f"bwlimit {text[:60]!r}: {error}") from None
+        lock = store.lock_info()
+        if lock is None:
+            raise InvalidInput(
+                "no apply is running (the state is not locked): a change is made for the "
+                "running apply only; give the next one --bwlimit, or set "
+                "policy.bandwidth_limit in the inventory"
+            )
         value: str | None = json.dumps(
-            {"limit": text, "set_at": now_iso(), "operator": operator}, sort_keys=True
+            {"limit": text, "run_id": lock.run_id, "set_at": now_iso(), "operator": operator},
+            sort_keys=True,
         )
     else:
         value = None
@@ -65,8 +75,14 @@ def set_limit(store: BandwidthStore, text: str | None, operator: str) -> Bandwid
     return show(store)
 
 
-def show(store: BandwidthStore) -> BandwidthView:
-    return BandwidthView(_json(store.setting(OVERRIDE_SETTING)), running_limit(store))
+def show(store: LimitReader) -> BandwidthView:
+    """The change made for the running apply (None: none, or made for a run now over), and
+    what that apply holds."""
+    override = _json(store.setting(OVERRIDE_SETTING))
+    lock = store.lock_info()
+    if override is not None and (lock is None or override.get("run_id") != lock.run_id):
+        override = None
+    return BandwidthView(override, running_limit(store))
 
 
 def running_limit(store: LimitReader) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from migrate.config import COMMAND_HOOKS
 from migrate.errors import InvalidInput
 from migrate.ledger import LockInfo, ServiceRecord
 from migrate.model import Plan
+from migrate.processes import process_alive
 from migrate.readmodel import ApprovalRow, EvidenceRow, ServiceProgress, StepRow
 from migrate.repositories import GateStore, StatusStore
 from migrate.suggest import did_you_mean
@@ -49,6 +50,9 @@ class StatusReport:
     bandwidth: dict[str, Any] | None = None
     """The bandwidth limit the running apply holds (``bytes_per_s`` None: off), None when no
     apply runs or it holds none."""
+    holder_gone: bool = False
+    """The lock's holder ran on this host and its process is gone (killed, a crash): nothing
+    is copying, whatever the ledger's last word."""
 
     @property
     def limit(self) -> float | None:
@@ -128,7 +132,9 @@ class StatusReport:
                 "operator": self.lock.operator,
                 "started_at": self.lock.started_at,
                 "heartbeat_at": self.lock.heartbeat_at,
-                "stale": age is not None and age > STALE_HEARTBEAT_SECONDS,
+                "stale": self.holder_gone or (age is not None and age > STALE_HEARTBEAT_SECONDS),
+                "alive": not self.holder_gone
+                and not (age is not None and age > STALE_HEARTBEAT_SECONDS),
                 "bandwidth_limit": self.bandwidth,
             }
         return {
@@ -185,15 +191,19 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
     since = (now - timedelta(hours=SERIES_HOURS)).strftime(ISO) if detail else None
     snapshot = store.snapshot(since)
     plan = latest[1] if latest else None
+    lock = store.lock_info()
+    gone = lock is not None and process_alive(lock.host, lock.pid, lock.pid_start) is False
+    live = lock is not None and not gone and not _stale(lock, now)
     return StatusReport(
         plan_sha256=latest[0] if latest else None,
         inventory_sha256=plan.inventory_sha256 if plan else None,
         waves=len(plan.waves) if plan else None,
-        lock=store.lock_info(),
+        lock=lock,
         services=snapshot.services,
         plan=plan,
-        rates=copy_rates(snapshot.services, now),
-        object_rates=copy_rates(snapshot.services, now, objects=True),
+        # no run alive, nothing copies: no rate, no ETA, whatever the ledger's last word
+        rates=copy_rates(snapshot.services, now) if live else {},
+        object_rates=copy_rates(snapshot.services, now, objects=True) if live else {},
         series=snapshot.series,
         failures=snapshot.failures,
         steps=in_plan_order(plan, snapshot.steps),
@@ -202,8 +212,13 @@ def status(store: StatusStore, *, detail: bool = True) -> StatusReport:
         evidence=snapshot.evidence,
         approvals=snapshot.approvals,
         taken_at=now.strftime(ISO),
-        bandwidth=running_limit(store),
+        bandwidth=running_limit(store) if live else None,
+        holder_gone=gone,
     )
+
+
+def _stale(lock: LockInfo, now: datetime) -> bool:
+    return (now - parse_iso(lock.heartbeat_at)).total_seconds() > STALE_HEARTBEAT_SECONDS
 
 
 def in_plan_order(plan: Plan | None, rows: list[StepRow]) -> list[StepRow]:

@@ -367,8 +367,12 @@ class Copier:
             yield memoryview(bytearray(size))
 
     def _read(self, reader: ObjectReader) -> Iterator[bytes]:
-        """The object's bytes, chunk by chunk, within the bandwidth limit."""
-        return self.limiter.throttled(reader.chunks(self.settings.chunk_size), self.stop)
+        """The object's bytes, chunk by chunk, within the bandwidth limit; a stop ends the
+        read at the next chunk (the object stays pending), never reads on unthrottled."""
+        for chunk in self.limiter.throttled(reader.chunks(self.settings.chunk_size), self.stop):
+            if self.stop.is_set():
+                raise Interrupted
+            yield chunk
 
     @staticmethod
     def _fill(buffer: memoryview, chunks: Iterator[bytes], hashes: _Hashes) -> None:

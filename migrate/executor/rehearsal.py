@@ -113,10 +113,12 @@ def rehearse(
     ledger: LedgerReader,
     capabilities: TargetCapabilities,
     databases: DatabaseConnector | None = None,
+    bandwidth: float | None = None,
 ) -> Rehearsal:
     """``databases``: a database service's source is inspected read-only (its tables count
-    as the objects to copy, its size as the bytes, what prepare would refuse as blocked)."""
-    result = Rehearsal([], plan.policy.bandwidth)
+    as the objects to copy, its size as the bytes, what prepare would refuse as blocked).
+    ``bandwidth``: the rate the estimate assumes (default: the plan's)."""
+    result = Rehearsal([], bandwidth or plan.policy.bandwidth)
     for name in selected:
         planned = plan.services[name]
         record = ledger.service(name)

@@ -35,14 +35,20 @@ WAIT_SLICE = 0.25
 
 
 class RateLimiter:
-    """Bytes per second for all threads of this process (None: no limit)."""
+    """Bytes per second for all threads of this process (None: no limit), served in the
+    order the bytes were taken: each reader waits until the bytes allowed so far reach its
+    own place in the line, so no reader is overtaken by later ones."""
 
     def __init__(
         self, rate: float | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._clock = clock
         self._rate = rate
-        self._tokens = 0.0  # no burst at the start: a run never begins above its limit
+        self._taken = 0.0
+        """Bytes taken so far, by every reader."""
+        self._allowed = 0.0
+        """Bytes the limit has allowed so far: grows at the rate, up to one second ahead of
+        what was taken (the burst an idle spell leaves); no burst at the start."""
         self._stamp = clock()
         self._changed = threading.Condition()
         self.waited = 0.0
@@ -59,22 +65,26 @@ class RateLimiter:
             self._refill()
             was_limited = self._rate is not None
             self._rate = rate
-            # from no limit to one: no burst either; a lower one keeps at most its second
-            self._tokens = min(self._tokens, rate) if rate is not None and was_limited else 0.0
+            if rate is None or not was_limited:
+                self._allowed = self._taken  # no debt, and no burst either
+            else:  # a lower limit keeps at most its own second ahead
+                self._allowed = min(self._allowed, self._taken + rate)
             self._changed.notify_all()
 
     def take(self, count: int, stop: threading.Event | None = None) -> None:
-        """Take ``count`` bytes; wait while the bucket is in debt (returns early on stop)."""
+        """Take ``count`` bytes; wait until the limit has allowed every byte taken up to
+        these (returns early on stop: the caller stops reading)."""
         with self._changed:
             if self._rate is None:
                 return
             self._refill()
-            self._tokens -= count
+            self._taken += count
+            place = self._taken
             started = self._clock()
-            while self._rate is not None and self._tokens < -PAID:
+            while self._rate is not None and self._allowed < place - PAID:
                 if stop is not None and stop.is_set():
                     break
-                self._changed.wait(min(WAIT_SLICE, -self._tokens / self._rate))
+                self._changed.wait(min(WAIT_SLICE, (place - self._allowed) / self._rate))
                 self._refill()
             self.waited += self._clock() - started
 
@@ -89,7 +99,10 @@ class RateLimiter:
     def _refill(self) -> None:
         now = self._clock()
         if self._rate is not None:
-            self._tokens = min(self._rate, self._tokens + (now - self._stamp) * self._rate)
+            grown = self._allowed + (now - self._stamp) * self._rate
+            self._allowed = min(grown, self._taken + self._rate)
+        else:
+            self._allowed = self._taken
         self._stamp = now
 
 
@@ -138,7 +151,7 @@ def resolve(
 
 
 OVERRIDE_SETTING = "bandwidth_limit"
-"""The operator's limit for running applies (``migrate bwlimit``), until it is reset."""
+"""The operator's limit for the running apply (``migrate bwlimit``), with that run's id."""
 CURRENT_SETTING = "bandwidth_current"
 """What the running apply holds (JSON), for status and the dashboard."""
 POLL_SECONDS = 1.0
@@ -166,7 +179,7 @@ class Governor:
         base_source: str,
         run_id: str,
         *,
-        now: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        now: Callable[[], datetime] = datetime.now,
     ) -> None:
         self._settings = settings
         self.limiter = limiter
@@ -181,7 +194,7 @@ class Governor:
 
     def refresh(self) -> Setting:
         """Read the override, resolve, set the rate, publish a change; returns the setting."""
-        override = parse_override(self._settings.setting(OVERRIDE_SETTING))
+        override = parse_override(self._settings.setting(OVERRIDE_SETTING), self._run_id)
         setting = resolve(self._base, self._base_source, override, self._now())
         self.current = setting
         self.limiter.set_rate(setting.rate)
@@ -239,11 +252,15 @@ class Governor:
                 self._settings.set_setting(CURRENT_SETTING, None)
 
 
-def parse_override(text: str | None) -> Limit | None:
-    """The operator's limit as stored (JSON with its text), None when unset or unreadable."""
-    if not text:
+def parse_override(text: str | None, run_id: str | None) -> Limit | None:
+    """The operator's limit for the run ``run_id`` as stored (JSON with its text and run),
+    None when unset, made for another run, or unreadable."""
+    if not text or run_id is None:
         return None
     try:
-        return parse_limit(str(json.loads(text)["limit"]))
+        stored = json.loads(text)
+        if stored["run_id"] != run_id:
+            return None
+        return parse_limit(str(stored["limit"]))
     except (ValueError, KeyError, TypeError):
         return None

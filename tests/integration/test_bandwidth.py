@@ -123,10 +123,19 @@ def test_migrate_bwlimit_changes_a_running_apply(
     assert sources[:1] == ["policy.bandwidth_limit"]
     assert "migrate bwlimit" in sources
     shown = migrate("bwlimit", "--json", env=server_env, cwd=tmp_path)
-    assert json.loads(shown.stdout)["override"]["limit"] == "off"
+    assert json.loads(shown.stdout) == {"override": None, "running": None}  # that run is over
+    later = migrate("bwlimit", "5M", env=server_env, cwd=tmp_path)
+    assert later.returncode == 2, later.stdout + later.stderr
+    assert "no apply is running" in later.stderr
     reset = migrate("bwlimit", "--reset", env=server_env, cwd=tmp_path)
     assert reset.returncode == 0
     assert "Set here: none" in reset.stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    lost = migrate("bwlimit", "5M", env=server_env, cwd=elsewhere)
+    assert lost.returncode == 2
+    assert "no state database" in lost.stderr
+    assert not (elsewhere / ".migrate").exists()  # nothing created in the wrong folder
 
 
 def test_a_timetable_boundary_inside_the_copy_changes_the_rate_there(

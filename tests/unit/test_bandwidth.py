@@ -144,6 +144,29 @@ def test_the_bucket_starts_empty_and_readers_wait_for_their_debt() -> None:
     assert not blocked.is_alive()
 
 
+def test_readers_are_served_in_the_order_they_took_their_bytes() -> None:
+    """A reader that came later never gets through before an earlier one: no copy starves
+    (an Azure read left idle too long is dropped by the server)."""
+    clock = Clock()
+    limiter = RateLimiter(100.0, clock=clock)
+    first, second = threading.Event(), threading.Event()
+    one = threading.Thread(target=lambda: (limiter.take(100), first.set()))  # type: ignore[func-returns-value]
+    one.start()
+    assert not first.wait(0.1)
+    two = threading.Thread(target=lambda: (limiter.take(10), second.set()))  # type: ignore[func-returns-value]
+    two.start()
+    clock.now = 0.5
+    assert not first.wait(0.3)
+    assert not second.is_set()
+    clock.now = 1.0  # the first reader's 100 bytes are allowed, not the second's 10
+    assert first.wait(2.0)
+    assert not second.wait(0.3)
+    clock.now = 1.1
+    assert second.wait(2.0)
+    one.join()
+    two.join()
+
+
 def test_lifting_the_limit_frees_waiting_readers_at_once() -> None:
     clock = Clock()
     limiter = RateLimiter(10.0, clock=clock)
@@ -219,7 +242,9 @@ def test_the_governor_follows_the_timetable_and_the_operator() -> None:
         "text": "08:00,4M 19:00,off",
         "next_change": "2026-12-02T19:00:00",
     }
-    settings.values[OVERRIDE_SETTING] = json.dumps({"limit": "1M"})
+    settings.values[OVERRIDE_SETTING] = json.dumps({"limit": "1M", "run_id": "run-0"})
+    assert governor.refresh().source == "--bwlimit"  # made for another run: not this one's
+    settings.values[OVERRIDE_SETTING] = json.dumps({"limit": "1M", "run_id": "run-1"})
     setting = governor.refresh()
     assert (setting.rate, setting.source) == (1 * MiB, "migrate bwlimit")
     assert limiter.rate == 1 * MiB

@@ -4,6 +4,9 @@ over its running copy step; a write freeze shown while it lasts; the last verifi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from migrate.commands.status import status
-from migrate.ledger import CopyResult
+from migrate.ledger import CopyResult, LockInfo
+from migrate.processes import process_start, this_host
+from migrate.timeutil import now_iso
 from migrate.ports import ObjectInfo
 from migrate.views.html import report_page
 from migrate.views.metrics import render_metrics
@@ -19,8 +24,16 @@ from state.store import Store
 from tests.planning import one_store_plan
 
 
+def _lock(run_id: str = "run-1", pid: int | None = None) -> LockInfo:
+    """A lock held by this process (or by ``pid`` on this host)."""
+    pid = os.getpid() if pid is None else pid
+    stamp = now_iso()
+    return LockInfo(run_id, this_host(), pid, process_start(pid), "ops", stamp, stamp)
+
+
 def _store(tmp_path: Path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.acquire_lock(_lock(), holder_alive=None)  # a live run: it is what copies
     store.register_services(one_store_plan())
     generation = store.begin_listing("svc-data")
     listed = [
@@ -130,6 +143,7 @@ def test_many_small_objects_left_take_their_time_whatever_their_bytes(tmp_path: 
     """One large object done, 99 small ones left: the ETA follows the objects left at the
     object rate, not their few bytes at the byte rate (which said one second)."""
     store = Store.open(f"sqlite:///{tmp_path / 'state.db'}")
+    store.acquire_lock(_lock(), holder_alive=None)
     store.register_services(one_store_plan())
     generation = store.begin_listing("svc-data")
     listed = [ObjectInfo(key="a-large", size=10_000_000, etag="e")] + [
@@ -151,7 +165,6 @@ def test_many_small_objects_left_take_their_time_whatever_their_bytes(tmp_path: 
 
 def test_the_eta_is_computed_within_the_bandwidth_limit_the_run_holds(tmp_path: Path) -> None:
     from migrate.executor.throttle import CURRENT_SETTING
-    from migrate.ledger import LockInfo
 
     store = _store(tmp_path)
     store.set_service_state("svc-data", "running", "replicate")
@@ -161,10 +174,6 @@ def test_the_eta_is_computed_within_the_bandwidth_limit_the_run_holds(tmp_path: 
     store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
     free = status(store)
     rate = free.rates["svc-data"]
-    from migrate.timeutil import now_iso
-
-    stamp = now_iso()
-    store.acquire_lock(LockInfo("run-1", "host", 1, None, "ops", stamp, stamp), holder_alive=None)
     limit = rate / 4  # the operator just cut the limit to a quarter of the measured rate
     holding = {"run_id": "run-1", "bytes_per_s": limit, "source": "migrate bwlimit"}
     store.set_setting(CURRENT_SETTING, json.dumps(holding))
@@ -179,3 +188,38 @@ def test_the_eta_is_computed_within_the_bandwidth_limit_the_run_holds(tmp_path: 
     assert f"migrate_bandwidth_limit_bytes_per_second {limit}" in metrics.replace(".0\n", "\n")
     store.set_setting(CURRENT_SETTING, json.dumps({**holding, "run_id": "an-old-run"}))
     assert status(store).to_json()["lock"]["bandwidth_limit"] is None  # an old run's word
+
+
+def test_a_run_whose_process_is_gone_copies_nothing_whatever_the_ledger_says(
+    tmp_path: Path,
+) -> None:
+    """After a kill -9 the ledger still says 'running' and the heartbeat is seconds old:
+    status must not show a rate, an ETA or a limit for a run that no longer exists."""
+    from migrate.executor.throttle import CURRENT_SETTING
+
+    store = _store(tmp_path)
+    store.set_service_state("svc-data", "running", "replicate")
+    store.step_started("run-1", "svc-data", "replicate")
+    tasks = store.claim("svc-data", 4)
+    store.record_results([CopyResult(t.id, "done", 1, sha256="0" * 64) for t in tasks])
+    store.release_lock("run-1")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid = int(dead.stdout)
+    stamp = now_iso()
+    store.acquire_lock(
+        LockInfo("run-2", this_host(), pid, "1", "ops", stamp, stamp), holder_alive=None
+    )
+    store.set_setting(CURRENT_SETTING, json.dumps({"run_id": "run-2", "bytes_per_s": 1.0}))
+    report = status(store)
+    document = report.to_json()
+    service = document["services"]["svc-data"]
+    assert (service["rate_bytes_per_s"], service["eta_seconds"]) == (None, None)
+    assert document["lock"]["stale"] is True
+    assert document["lock"]["alive"] is False
+    assert document["lock"]["bandwidth_limit"] is None
+    assert "migrate_copy_rate_bytes_per_second{" not in render_metrics(lambda: report).decode()

@@ -63,9 +63,11 @@ class StatusReport:
         return float(rate) if isinstance(rate, int | float) and rate > 0 else None
 
     def _limited(self, rate: float) -> float:
-        """A service's rate as the limit lets it go on: the copying services share it."""
+        """A service's rate as the limit lets it go on: under a limit, the copy runs at the
+        limit (the measured rate lags it: it counts only objects done), which the copying
+        services share in the proportions they were measured at."""
         limit, total = self.limit, sum(self.rates.values())
-        if limit is None or total <= limit:
+        if limit is None or total <= 0:
             return rate
         return rate * limit / total
 
@@ -112,7 +114,7 @@ class StatusReport:
         if self.total_rate <= 0:
             return None
         objects = sum(_objects_left(s) for s in self.services)
-        rate = self.total_rate if self.limit is None else min(self.total_rate, self.limit)
+        rate = self.total_rate if self.limit is None else self.limit
         return _longest((left, rate), (objects, sum(self.object_rates.values())))
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:

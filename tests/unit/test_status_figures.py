@@ -184,6 +184,11 @@ def test_the_eta_is_computed_within_the_bandwidth_limit_the_run_holds(tmp_path: 
     service = document["services"]["svc-data"]
     assert service["eta_seconds"] == pytest.approx(6000 / limit)
     assert limited.eta_total == pytest.approx(6000 / limit)
+    faster = {**holding, "bytes_per_s": rate * 4}  # raised: the copy goes at the limit now
+    store.set_setting(CURRENT_SETTING, json.dumps(faster))
+    raised = status(store).to_json()["services"]["svc-data"]
+    assert raised["eta_seconds"] == pytest.approx(6000 / (rate * 4))
+    store.set_setting(CURRENT_SETTING, json.dumps(holding))
     metrics = render_metrics(lambda: limited).decode()
     assert f"migrate_bandwidth_limit_bytes_per_second {limit}" in metrics.replace(".0\n", "\n")
     store.set_setting(CURRENT_SETTING, json.dumps({**holding, "run_id": "an-old-run"}))

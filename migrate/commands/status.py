@@ -62,14 +62,14 @@ class StatusReport:
         rate = self.bandwidth.get("bytes_per_s")
         return float(rate) if isinstance(rate, int | float) and rate > 0 else None
 
-    def _limited(self, rate: float) -> float:
-        """A service's rate as the limit lets it go on: under a limit, the copy runs at the
-        limit (the measured rate lags it: it counts only objects done), which the copying
-        services share in the proportions they were measured at."""
+    def _pace(self) -> float:
+        """How much faster than measured the copy goes on: under a limit, at the limit (the
+        measured rates lag it: they count only objects done), shared by the copying services
+        in the proportions they were measured at; objects go at the same pace as bytes."""
         limit, total = self.limit, sum(self.rates.values())
         if limit is None or total <= 0:
-            return rate
-        return rate * limit / total
+            return 1.0
+        return limit / total
 
     def eta_seconds(self, service: ServiceProgress) -> float | None:
         """Seconds left at the service's rates; None unless it is copying at a known rate.
@@ -78,9 +78,10 @@ class StatusReport:
         rate = self.rates.get(service.name)
         if rate is None or rate <= 0:
             return None
+        pace = self._pace()
         return _longest(
-            (service.bytes_total - service.bytes_done, self._limited(rate)),
-            (_objects_left(service), self.object_rates.get(service.name, 0.0)),
+            (service.bytes_total - service.bytes_done, rate * pace),
+            (_objects_left(service), self.object_rates.get(service.name, 0.0) * pace),
         )
 
     def frozen_for(self, service: ServiceProgress) -> float | None:
@@ -114,8 +115,10 @@ class StatusReport:
         if self.total_rate <= 0:
             return None
         objects = sum(_objects_left(s) for s in self.services)
-        rate = self.total_rate if self.limit is None else self.limit
-        return _longest((left, rate), (objects, sum(self.object_rates.values())))
+        pace = self._pace()
+        return _longest(
+            (left, self.total_rate * pace), (objects, sum(self.object_rates.values()) * pace)
+        )
 
     def heartbeat_age(self, now: datetime | None = None) -> float | None:
         if self.lock is None:

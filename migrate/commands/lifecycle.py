@@ -94,6 +94,7 @@ def verify(
             policy=policy,
             encrypted=plan.target is None or plan.target.encryption != "none",
             keep=plan.services[name].key_filter,
+            prefix=plan.services[name].prefix,
         )
         if report.next_cursor is not None:
             store.set_verify_cursor(name, report.next_cursor)
@@ -295,6 +296,7 @@ def _verify_before_retiring(
         policy=policy,
         encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
         keep=planned.key_filter,
+        prefix=planned.prefix,
     )
     report.differences += compare_planned(
         name, planned, store, source, policy=policy, left_out=left_out

@@ -303,6 +303,7 @@ def _verify_again(
             workers=options.workers,
             encrypted=loaded.plan.target is None or loaded.plan.target.encryption != "none",
             keep=planned.key_filter,
+            prefix=planned.prefix,
         )
         if plan.against == "source" and planned.container is not None:
             report.differences += compare_planned(

@@ -121,12 +121,15 @@ def verify_service(
     encrypted: bool = False,
     trust_write_checks: bool = False,
     keep: KeyFilter = NO_FILTER,
+    prefix: str = "",
 ) -> VerifyReport:
     """Verify a service's copies; HEADs and re-reads run ``workers`` at a time, the report is
     written in key order by this thread. ``encrypted``: the bucket must encrypt, so every
     object's HEAD must report server-side encryption. ``trust_write_checks``: an object the
     listing shows unchanged since its write check is not HEADed again. ``keep``: the
-    service's filter; a target object it leaves out is not the service's, never "extra"."""
+    service's filter; a target object it leaves out is not the service's, never "extra".
+    ``prefix``: the service's prefix (keys map to themselves): the target is listed under
+    it, and what the bucket holds beyond it is another service's, never "extra"."""
     report = VerifyReport(service, level if sample_pct is None else f"sample:{sample_pct:g}%")
     for key, status, error in ledger.not_copied(service, 1000):
         if status == "failed":  # pending or changed: still moving while the source is live
@@ -142,7 +145,7 @@ def verify_service(
         deep_ids, report.next_cursor = _sample(service, ledger, sample_pct, cursor)
     deep = level == "deep"
     examine = partial(_examine, bucket, target, policy, deep, deep_ids)
-    pairs = _reconcile(service, bucket, ledger, target, report, policy, keep)
+    pairs = _reconcile(service, bucket, ledger, target, report, policy, keep, prefix)
     if level == "listing" and sample_pct is None:
         for _ in pairs:
             report.checked += 1
@@ -208,10 +211,12 @@ def _ledger_rows(service: str, ledger: VerifyLedger) -> Iterator[CopiedObject]:
         after = rows[-1].key
 
 
-def _target_rows(bucket: str, target: TargetStore, policy: RetryPolicy) -> Iterator[ObjectInfo]:
+def _target_rows(
+    bucket: str, prefix: str, target: TargetStore, policy: RetryPolicy
+) -> Iterator[ObjectInfo]:
     marker: str | None = None
     while True:
-        page = retry_call(policy, partial(target.list_page, bucket, "", marker))
+        page = retry_call(policy, partial(target.list_page, bucket, prefix, marker))
         yield from page.objects
         if page.next_marker is None:
             return
@@ -226,12 +231,13 @@ def _reconcile(
     report: VerifyReport,
     policy: RetryPolicy,
     keep: KeyFilter = NO_FILTER,
+    prefix: str = "",
 ) -> Iterator[tuple[CopiedObject, ObjectInfo]]:
     """Merge the ledger's copied objects with the target's listing, streaming: both come in
     code-point (= UTF-8 byte) order of key, so memory stays flat whatever the count. Yields
     each copied object present on the target with the size recorded, and its listing entry."""
     expected = _ledger_rows(service, ledger)
-    listed = _target_rows(bucket, target, policy)
+    listed = _target_rows(bucket, prefix, target, policy)
     want = next(expected, None)
     have = next(listed, None)
     unmatched: list[str] = []

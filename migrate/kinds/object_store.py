@@ -174,6 +174,7 @@ class ObjectStoreSteps:
                 encrypted=route.encryption.enabled,
                 trust_write_checks=True,
                 keep=ctx.key_filter,
+                prefix=ctx.prefix,
             )
         except StorageError as error:
             raise StepFailed(f"verifying bucket '{route.bucket}': {error}") from None
@@ -322,6 +323,7 @@ class ObjectStoreSteps:
                 level="listing",
                 policy=self.policy,
                 keep=ctx.key_filter,
+                prefix=ctx.prefix,
             )
         except StorageError as error:
             raise StepFailed(f"listing bucket '{route.bucket}' to validate: {error}") from None

@@ -201,3 +201,18 @@ def test_the_verify_step_takes_back_what_the_target_does_not_encrypt(
         assert failures(connection, "svc-data", 10) == [
             ("k013", "the target does not report server-side encryption at HEAD")
         ]
+
+
+def test_what_the_bucket_holds_beyond_the_prefix_is_another_services(
+    copied: tuple[Store, FakeTarget],
+) -> None:
+    """The target is listed under the service's prefix (keys map to themselves): an object
+    of the bucket outside it is never "extra on the target"; one inside it is."""
+    store, target = copied
+    stored = target.buckets["dst"]["k000"]
+    for key in ("other/x", "k999"):
+        target.buckets["dst"][key] = replace(stored, info=replace(stored.info, key=key))
+    scoped = verify_service("svc-data", "dst", store, target, level="listing", prefix="k")
+    assert [(d.key, d.cause) for d in scoped.differences] == [("k999", "target extra")]
+    whole = verify_service("svc-data", "dst", store, target, level="listing")
+    assert {d.key for d in whole.differences} == {"k999", "other/x"}

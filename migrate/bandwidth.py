@@ -27,6 +27,7 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_TEXT = 4096
 MAX_ENTRIES = 7 * 24 * 4
 MAX_RATE = 2**63 - 1
+MIN_RATE = 1024
 WEEK = 7 * 86400
 
 
@@ -43,6 +44,10 @@ def parse_limit_rate(text: str) -> float | None:
     rate = float(match.group(1)) * _FACTOR[match.group(2).lower()]
     if rate <= 0:
         raise ValueError(f"bandwidth {value!r} must be positive (or 'off')")
+    if rate < MIN_RATE:
+        raise ValueError(
+            f"bandwidth {value!r} is under 1K (1 KiB/s): a copy would never end; give 1K or more"
+        )
     if rate > MAX_RATE:
         raise ValueError(f"bandwidth {value!r} is out of range")
     return rate

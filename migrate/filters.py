@@ -356,5 +356,13 @@ def check_patterns(patterns: Sequence[str]) -> list[str]:
     (PatternError otherwise)."""
     if len(patterns) > MAX_PATTERNS:
         raise PatternError(f"at most {MAX_PATTERNS} patterns")
+    problems = []
+    for pattern in patterns:
+        try:
+            compile_glob(pattern)
+        except PatternError as error:
+            problems.append(str(error))
+    if problems:
+        raise PatternError("; ".join(problems[:20]) + ("; ..." if len(problems) > 20 else ""))
     _list_automaton(patterns)
     return list(patterns)

@@ -162,11 +162,12 @@ class Plan(_Frozen):
             "prefix": service.prefix if service.has_data else None,
             "bucket": service.bucket,
         }
-        # Only when set: a route recorded before filters existed stays the same route.
+        # Only when set: a route recorded before filters existed stays the same route; in
+        # order, once each: the same patterns in another order keep the same objects.
         for field_name in ("include", "exclude"):
             patterns = getattr(service, field_name)
             if patterns and service.has_data:
-                route[field_name] = json.dumps(patterns)
+                route[field_name] = json.dumps(sorted(set(patterns)))
         return route
 
     @property

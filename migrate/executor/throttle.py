@@ -208,11 +208,12 @@ class Governor:
             },
             sort_keys=True,
         )
-        if payload != self._published:
-            self._settings.set_setting(CURRENT_SETTING, payload)
-            if self._published is not None or setting.source != "none":
-                self._settings.audit([self._event(setting)])
-            self._published = payload
+        changed = payload != self._published
+        if changed or self._settings.setting(CURRENT_SETTING) != payload:
+            self._settings.set_setting(CURRENT_SETTING, payload)  # again if another wrote
+        if changed and (self._published is not None or setting.source != "none"):
+            self._settings.audit([self._event(setting)])
+        self._published = payload
         return setting
 
     def _event(self, setting: Setting) -> AuditEvent:
@@ -249,7 +250,18 @@ class Governor:
             done.set()
             thread.join()
             with suppress(MigrateError):
-                self._settings.set_setting(CURRENT_SETTING, None)
+                self._withdraw()
+
+    def _withdraw(self) -> None:
+        """Take back what this run said it holds, never what a later run (after a lock
+        takeover) says."""
+        held = self._settings.setting(CURRENT_SETTING)
+        try:
+            mine = held is not None and json.loads(held).get("run_id") == self._run_id
+        except (ValueError, AttributeError):
+            mine = False
+        if mine:
+            self._settings.set_setting(CURRENT_SETTING, None)
 
 
 def parse_override(text: str | None, run_id: str | None) -> Limit | None:

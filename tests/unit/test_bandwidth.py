@@ -35,7 +35,7 @@ MiB = 1024**2
         ("50MiB", 50 * MiB),
         ("50MiB/s", 50 * MiB),
         ("1.5G", 1.5 * 1024**3),
-        ("100B", 100),
+        ("2048B", 2048),
         ("off", None),
         ("OFF", None),
     ],
@@ -49,6 +49,8 @@ def test_rates_in_rclone_syntax(text: str, rate: float | None) -> None:
     [
         ("fast", "unparseable bandwidth"),
         ("0", "must be positive"),
+        ("0.0001", "under 1K"),
+        ("100B", "under 1K"),
         ("-5M", "unparseable"),
         ("08:00", "unparseable"),
         ("25:00,1M", "not a time of day"),

@@ -62,6 +62,13 @@ def test_bad_patterns_are_refused_with_the_reason(pattern: str, problem: str) ->
         check_patterns([pattern])
 
 
+def test_every_bad_pattern_of_a_list_is_named_at_once() -> None:
+    with pytest.raises(PatternError) as refused:
+        check_patterns(["[a-", "*.csv", "{a,b"])
+    assert "'[a-'" in str(refused.value)
+    assert "'{a,b'" in str(refused.value)
+
+
 def test_too_many_patterns_are_refused() -> None:
     with pytest.raises(PatternError, match="at most"):
         check_patterns(["*.a"] * 1001)

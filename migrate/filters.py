@@ -357,11 +357,18 @@ def check_patterns(patterns: Sequence[str]) -> list[str]:
     if len(patterns) > MAX_PATTERNS:
         raise PatternError(f"at most {MAX_PATTERNS} patterns")
     problems = []
+    positions = 0
     for pattern in patterns:
         try:
-            compile_glob(pattern)
+            positions += len(compile_glob(pattern).automaton)
         except PatternError as error:
             problems.append(str(error))
+        if positions > MAX_POSITIONS:  # refused before the next pattern is even compiled
+            problems.append(
+                f"the {len(patterns)} patterns expand to over {MAX_POSITIONS:,} positions "
+                "(alternatives included): write fewer or simpler patterns"
+            )
+            break
     if problems:
         raise PatternError("; ".join(problems[:20]) + ("; ..." if len(problems) > 20 else ""))
     _list_automaton(patterns)

@@ -144,6 +144,8 @@ def _listing_root(
         raise _not_a_listing(what, "it does not continue from the marker asked for")
     if root.find("NextMarker") is None:
         raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
+    if marker is not None and root.findtext("NextMarker") == marker:
+        raise _not_a_listing(what, "it continues from the marker it was asked for: it never ends")
     return root
 
 
@@ -159,6 +161,8 @@ def _container_names(response: requests.Response, marker: str | None) -> tuple[l
         raise _not_a_listing(what, "it does not continue from the marker asked for")
     if root.find("NextMarker") is None:
         raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
+    if marker is not None and root.findtext("NextMarker") == marker:
+        raise _not_a_listing(what, "it continues from the marker it was asked for: it never ends")
     names = [c.findtext("Name") or "" for c in containers.findall("Container")]
     if not all(names):
         raise _not_a_listing(what, "a <Container> without a name")

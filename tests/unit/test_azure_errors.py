@@ -49,3 +49,31 @@ def test_a_reset_or_a_cut_handshake_stays_transient() -> None:
 def test_a_key_that_is_not_base64_is_refused_before_any_request() -> None:
     with pytest.raises(PermanentStorageError, match="not base64"):
         AzureSource("devstoreaccount1", "not-base64!!", "http://127.0.0.1:9/devstoreaccount1")
+
+
+def _answer(body: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response.headers["content-type"] = "application/xml"
+    response._content = body.encode()
+    return response
+
+
+def test_a_listing_that_continues_from_its_own_marker_is_refused() -> None:
+    """A page whose continuation is the marker it was asked for would be asked again for
+    ever (a listing never ending, a discovery counting the same page again)."""
+    from adapters.azure import _container_names, _listing_root
+    from migrate.errors import StorageError
+
+    blobs = _answer(
+        '<EnumerationResults ContainerName="c"><Prefix/><Marker>m1</Marker>'
+        "<Blobs/><NextMarker>m1</NextMarker></EnumerationResults>"
+    )
+    with pytest.raises(StorageError, match="never ends"):
+        _listing_root(blobs, "c", "", "m1", "listing 'c'")
+    containers = _answer(
+        "<EnumerationResults><Marker>m1</Marker><Containers/>"
+        "<NextMarker>m1</NextMarker></EnumerationResults>"
+    )
+    with pytest.raises(StorageError, match="never ends"):
+        _container_names(containers, "m1")

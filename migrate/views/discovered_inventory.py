@@ -36,7 +36,8 @@ def inventory_text(
     lines = [
         f"# Written by `migrate discover {printable(source_file)}` at {written_at}, from the "
         f"listing of {printable(discovery.source)}.",
-        "# Object counts and sizes are exact as of that listing. Not discovered, to review per",
+        "# Object counts and sizes are exact as of that listing (partial where it says LISTING",
+        "# FAILED). Not discovered, to review per",
         "# service: criticality, max_downtime, depends_on, project, hooks and approval.",
     ]
     text = "\n".join(lines) + "\n"
@@ -53,8 +54,20 @@ def inventory_text(
     return text + "\nservices:\n" + "\n".join(blocks)
 
 
+LINE_BREAKS = "\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e"
+"""Characters ``str.splitlines`` (and some readers) take for line ends: never written raw."""
+
+
 def _dump(value: Any) -> str:
-    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+    """YAML of ``value``, readable where it can be (UTF-8 as is), escaped where it must:
+    a name holding a line separator (U+2028, say) is written in double quotes with its
+    escape, and what is written must load back as ``value``."""
+    text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+    if any(ch in text for ch in LINE_BREAKS) or yaml.safe_load(text) != value:
+        text = yaml.safe_dump(value, sort_keys=False, allow_unicode=False, width=100)
+    if yaml.safe_load(text) != value:  # never write what would name another container
+        raise ValueError(f"cannot write {value!r} as YAML that reads back the same")
+    return text
 
 
 def _indented(block: str, comment: bool = False) -> str:

@@ -426,3 +426,19 @@ def test_an_existing_file_is_never_replaced_without_force(tmp_path: Path) -> Non
     assert path.read_text() == "new\n"
     write_new(tmp_path / "fresh.yaml", "x\n", force=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.yaml", "inv.yaml"]
+
+
+def test_a_name_holding_a_line_separator_is_written_so_that_it_reads_back_the_same() -> None:
+    """U+2028 in a folder name, beside the name it would collapse to: the written inventory
+    names each container exactly (a raw separator loads back as a space)."""
+    fake = FakeSource()
+    fake.add("a\u2028b", "x.csv", b"1")
+    fake.add("a b", "y.csv", b"22")
+    loaded = _loaded()
+    filled = load_inventory(
+        _written(_discover(fake, loaded), loaded, TARGET).encode(), "inv.yaml", {}
+    )
+    containers = {
+        s.data.container: s.data.size_estimate for s in filled.inventory.services if s.data
+    }
+    assert containers == {"a\u2028b": 1, "a b": 2}

@@ -150,8 +150,9 @@ def atomic_text(path: Path) -> Iterator[TextIO]:
     over ``path``. An error or Ctrl-C removes the temporary file and leaves ``path`` as it
     was; a killed process leaves at most the hidden ``.NAME.*.tmp`` beside it."""
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():  # a typo in the path never makes folders
+        raise InvalidInput(f"{path}: the folder {folder} does not exist")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot be written ({exc.strerror})") from None

@@ -93,7 +93,8 @@ class Tally:
     def add(self, info: ObjectInfo, capabilities: TargetCapabilities) -> None:
         self.objects += 1
         self.bytes += info.size
-        _count(self.tiers, info.tier)
+        # page and append blobs have no access tier: counted, so that the tiers add up
+        _count(self.tiers, info.tier or ("no tier" if info.blob_type else None))
         _count(self.blob_types, info.blob_type)
         refused = key_problem(info.key, capabilities)
         if refused:

@@ -139,7 +139,7 @@ def test_every_container_is_counted_exactly_with_its_findings() -> None:
     claims, empty, open_data = result.containers
     assert [c.container for c in result.containers] == ["claims", "empty", "open-data"]
     assert (claims.tally.objects, claims.tally.bytes) == (6, 10 + 20 + 30 + 1 + 512 + 1)
-    assert claims.tally.tiers == {"Hot": 2, "Cool": 1, "Archive": 1}
+    assert claims.tally.tiers == {"Hot": 2, "Cool": 1, "Archive": 1, "no tier": 2}
     assert claims.tally.blob_types == {"BlockBlob": 5, "PageBlob": 1}
     found = {p.kind: [key for key, _ in p.examples] for p in claims.problems}
     assert found == {
@@ -361,7 +361,7 @@ def test_findings_are_comments_above_their_service() -> None:
     loaded = _loaded()
     text = _written(_discover(_fake(), loaded), loaded, TARGET)
     block = text[text.index("# container 'claims'") : text.index("- name: claims")]
-    assert "access tiers: Hot 2, Archive 1, Cool 1" in block
+    assert "access tiers: Hot 2, no tier 2, Archive 1, Cool 1" in block
     assert "blob types: BlockBlob 5, PageBlob 1" in block
     assert "'ends-with-dot.': name ends with '.'" in block
     assert "Archive blobs: 1 (rehydrate them first" in block

@@ -370,6 +370,7 @@ def test_misuse_is_refused_with_the_usage(
 
 def test_the_file_appears_only_complete_and_private(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "objects.csv"
+    path.parent.mkdir()
     with atomic_text(path) as out:
         out.write("a\r\nb")
         assert not path.exists()
@@ -396,5 +397,9 @@ def test_a_report_that_fails_leaves_the_previous_file_and_no_temporary(tmp_path:
 def test_a_folder_that_cannot_be_written_is_bad_input(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(InvalidInput, match="cannot be written"), atomic_text(blocker / "x.csv"):
+    with pytest.raises(InvalidInput, match="does not exist"), atomic_text(blocker / "x.csv"):
         pass
+    missing = tmp_path / "no" / "such" / "x.csv"
+    with pytest.raises(InvalidInput, match="does not exist"), atomic_text(missing):
+        pass
+    assert not (tmp_path / "no").exists()  # a typo in the path never makes folders

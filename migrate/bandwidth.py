@@ -168,3 +168,12 @@ def describe_rate(rate: float | None) -> str:
     from migrate.units import format_bytes
 
     return f"{format_bytes(rate)}/s"
+
+
+def describe_change(iso: str, today: datetime | None = None) -> str:
+    """``at 19:00`` today, ``on Sat at 00:00`` another day (a timetable's next change)."""
+    moment = datetime.fromisoformat(iso)
+    day = (today or datetime.now()).date()
+    if moment.date() == day:
+        return f"at {moment:%H:%M}"
+    return f"on {moment:%a} at {moment:%H:%M}"

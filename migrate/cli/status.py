@@ -291,7 +291,7 @@ def unlock_cmd(
 
 def _limit_text(holding: dict[str, object]) -> str:
     """What the running apply holds: the rate, where it comes from, the next change."""
-    from migrate.bandwidth import describe_rate
+    from migrate.bandwidth import describe_change, describe_rate
 
     rate = holding.get("bytes_per_s")
     shown = describe_rate(float(rate) if isinstance(rate, int | float) else None)
@@ -300,5 +300,5 @@ def _limit_text(holding: dict[str, object]) -> str:
         text += f" ({holding.get('text')})"
     change = holding.get("next_change")
     if isinstance(change, str):
-        text += f", next change at {change[11:16]}"
+        text += f", next change {describe_change(change)}"
     return text + "; `migrate bwlimit RATE` changes it"

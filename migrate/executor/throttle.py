@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Protocol
 
 from migrate.audit import AuditEvent
-from migrate.bandwidth import Limit, describe_rate, parse_limit
+from migrate.bandwidth import Limit, describe_change, describe_rate, parse_limit
 from migrate.errors import MigrateError
 
 PAID = 1e-6
@@ -126,7 +126,7 @@ class Setting:
         if self.source == "none":
             return "none"
         detail = f" ({self.text})" if self.text and self.text != shown else ""
-        change = f", next change at {self.next_change[11:16]}" if self.next_change else ""
+        change = f", next change {describe_change(self.next_change)}" if self.next_change else ""
         return f"{shown} by {self.source}{detail}{change}"
 
 

@@ -257,3 +257,11 @@ def test_the_governor_follows_the_timetable_and_the_operator() -> None:
 def test_no_limit_anywhere_is_no_limit() -> None:
     setting = resolve(None, "none", None, datetime(2026, 12, 2))
     assert (setting.rate, setting.source, setting.describe()) == (None, "none", "none")
+
+
+def test_the_next_change_names_its_day_when_it_is_not_today() -> None:
+    from migrate.bandwidth import describe_change
+
+    today = datetime(2026, 12, 2, 3)  # a Wednesday
+    assert describe_change("2026-12-02T19:00:00", today) == "at 19:00"
+    assert describe_change("2026-12-05T00:00:00", today) == "on Sat at 00:00"

@@ -15,9 +15,9 @@ import pytest
 
 from migrate.commands.status import status
 from migrate.ledger import CopyResult, LockInfo
+from migrate.ports import ObjectInfo
 from migrate.processes import process_start, this_host
 from migrate.timeutil import now_iso
-from migrate.ports import ObjectInfo
 from migrate.views.html import report_page
 from migrate.views.metrics import render_metrics
 from state.store import Store

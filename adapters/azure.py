@@ -121,6 +121,17 @@ def _xml_answer(response: requests.Response, what: str) -> ET.Element:
     return root
 
 
+def _check_continuation(root: ET.Element, marker: str | None, what: str) -> None:
+    """A page goes on from the marker asked for, says where the next one starts, and moves
+    on: else it is not a listing (truncated, another listing's, or one that never ends)."""
+    if marker is not None and (root.findtext("Marker") or marker) != marker:
+        raise _not_a_listing(what, "it does not continue from the marker asked for")
+    if root.find("NextMarker") is None:
+        raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
+    if marker is not None and root.findtext("NextMarker") == marker:
+        raise _not_a_listing(what, "it continues from the marker it was asked for: it never ends")
+
+
 def _listing_root(
     response: requests.Response, container: str, prefix: str, marker: str | None, what: str
 ) -> ET.Element:
@@ -140,12 +151,7 @@ def _listing_root(
     listed_prefix = (echoed.text or "") if echoed is not None else ""
     if listed_prefix != prefix:
         raise _not_a_listing(what, f"it lists prefix {listed_prefix!r}")
-    if marker is not None and (root.findtext("Marker") or marker) != marker:
-        raise _not_a_listing(what, "it does not continue from the marker asked for")
-    if root.find("NextMarker") is None:
-        raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
-    if marker is not None and root.findtext("NextMarker") == marker:
-        raise _not_a_listing(what, "it continues from the marker it was asked for: it never ends")
+    _check_continuation(root, marker, what)
     return root
 
 
@@ -157,12 +163,7 @@ def _container_names(response: requests.Response, marker: str | None) -> tuple[l
     containers = root.find("Containers")
     if root.tag != "EnumerationResults" or containers is None:
         raise _not_a_listing(what, f"root element <{root.tag}> without <Containers>")
-    if marker is not None and (root.findtext("Marker") or marker) != marker:
-        raise _not_a_listing(what, "it does not continue from the marker asked for")
-    if root.find("NextMarker") is None:
-        raise _not_a_listing(what, "it has no <NextMarker> element: truncated")
-    if marker is not None and root.findtext("NextMarker") == marker:
-        raise _not_a_listing(what, "it continues from the marker it was asked for: it never ends")
+    _check_continuation(root, marker, what)
     names = [c.findtext("Name") or "" for c in containers.findall("Container")]
     if not all(names):
         raise _not_a_listing(what, "a <Container> without a name")

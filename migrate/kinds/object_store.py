@@ -101,6 +101,7 @@ class ObjectStoreSteps:
         raise AssertionError("unreachable: retrying() raises when attempts run out")
 
     def _replicate(self, ctx: StepContext) -> str:
+        before = self.ledger.counts(ctx.name).done
         listing, counts = self._list_and_copy(ctx, _route(ctx))
         if self.ledger.service(ctx.name).listing_complete:
             # rows the complete listing no longer shows and that were never copied (a blob
@@ -110,8 +111,11 @@ class ObjectStoreSteps:
             counts = self.ledger.counts(ctx.name)
         detail = (
             f"listed {listing.new} new, {listing.changed} changed, {listing.unchanged} unchanged; "
-            f"{counts.done}/{counts.total} objects done ({format_bytes(counts.bytes_done)})"
+            f"{counts.done}/{counts.total} objects done ({format_bytes(counts.bytes_done)}), "
+            f"{max(0, counts.done - before)} copied by this run"
         )
+        if listing.excluded:
+            detail += f"; {listing.excluded} left out by the filter"
         if counts.failed:
             raise StepFailed(
                 f"{counts.failed} of {counts.total} objects failed (see `migrate status`); fix "

@@ -283,7 +283,11 @@ class ObjectStoreSteps:
                 for key in gone
             ]
         )
-        return detail + f"; {len(gone)} deleted at the source, deleted on the target"
+        left = self.ledger.counts(ctx.name).done  # what the target holds now, as validate says
+        return (
+            f"final delta: {listing.new} new, {listing.changed} changed; {left} objects copied; "
+            f"{len(gone)} deleted at the source, deleted on the target"
+        )
 
     def _guard_deletions(self, ctx: StepContext, count: int) -> bool:
         """Stop before deleting more than the policy allows (``max_delete_fraction`` of the

@@ -77,7 +77,7 @@ def test_a_filter_copies_what_it_keeps_and_never_deletes_what_it_leaves_out(
 
     applied = migrate("apply", "plan.json", "--yes", env=server_env, cwd=tmp_path)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "1 deleted at the source, deleted on the target" in applied.stdout
+    assert "3 objects copied; 1 deleted at the source, deleted on the target" in applied.stdout
     assert _target_keys(servers, unique) == {
         "data/a.csv",
         "data/b.csv",

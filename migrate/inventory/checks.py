@@ -134,20 +134,23 @@ def model_checks(inventory: Inventory) -> Iterator[Finding]:
     yield from _dump_findings(inventory)
 
 
+def endpoint_refusal(url: str) -> str | None:
+    """Why an endpoint is not one absolute URL of the contract's form (None: it is)."""
+    try:
+        parse_endpoint(url)
+    except EndpointRefused as refused:
+        return (
+            f"endpoint {shown(url)!r} is refused: {refused}; give one absolute URL such as "
+            "https://host:443"
+        )
+    return None
+
+
 def _endpoint_form(inventory: Inventory) -> Iterator[Finding]:
     for side, url in (("source", inventory.source.endpoint), ("target", inventory.target.endpoint)):
-        if url is None:
-            continue
-        try:
-            parse_endpoint(url)
-        except EndpointRefused as refused:
-            yield (
-                (side, "endpoint"),
-                (
-                    f"endpoint {shown(url)!r} is refused: {refused}; give one absolute URL "
-                    "such as https://host:443"
-                ),
-            )
+        problem = endpoint_refusal(url) if url is not None else None
+        if problem is not None:
+            yield (side, "endpoint"), problem
 
 
 def _preset_findings(inventory: Inventory) -> Iterator[Finding]:

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from migrate.config import EnvName, PolicyConfig, SourceConfig, TargetConfig
-from migrate.endpoints import EndpointRefused, parse_endpoint, shown
 from migrate.errors import InventoryError, PolicyViolation, Problem
+from migrate.inventory.checks import endpoint_refusal
 
 # The inventory loader's own steps, shared so that both files are read the same way.
 from migrate.inventory.loader import _check_size, _decode, _Findings, _interpolated, _scan_secrets
@@ -143,16 +143,9 @@ def _endpoint_form(data: dict[str, Any]) -> Iterator[tuple[Path, str]]:
     for side in ("source", "target"):
         block = data.get(side)
         url = block.get("endpoint") if isinstance(block, dict) else None
-        if not isinstance(url, str):
-            continue
-        try:
-            parse_endpoint(url)
-        except EndpointRefused as refused:
-            yield (
-                (side, "endpoint"),
-                f"endpoint {shown(url)!r} is refused: {refused}; give one absolute URL such as "
-                "https://host:443",
-            )
+        problem = endpoint_refusal(url) if isinstance(url, str) else None
+        if problem is not None:
+            yield (side, "endpoint"), problem
 
 
 def _plain_http(spec: DiscoverySource, insecure: bool) -> Iterator[tuple[Path, str]]:

@@ -27,6 +27,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import cast
 
+from migrate.ports import ObjectInfo
+
 MAX_PATTERNS = 1000
 MAX_PATTERN_CHARS = 1024
 MAX_ALTERNATIVES = 64
@@ -301,6 +303,17 @@ class KeyFilter:
         if self._exclude is not None and self._exclude.matches(name):
             return False
         return self._include is None or self._include.matches(name)
+
+    def split(self, objects: list[ObjectInfo]) -> tuple[list[ObjectInfo], list[ObjectInfo]]:
+        """A listing page's objects: those kept, and those left out (each name matched once;
+        the page itself, untouched, when there is no filter)."""
+        if not self.active:
+            return objects, []
+        kept: list[ObjectInfo] = []
+        left_out: list[ObjectInfo] = []
+        for obj in objects:
+            (kept if self.keeps(obj.key) else left_out).append(obj)
+        return kept, left_out
 
     def describe(self) -> str:
         """One line for the plan and the dry run (empty when there is no filter)."""

@@ -194,8 +194,8 @@ class ObjectMover:
         size = 0
         while not self.stop.is_set() and not feed.cancel.is_set():
             page = self._page(container, prefix, marker)
-            kept = [o for o in page.objects if feed.keep.keeps(o.key)]
-            feed.summary.excluded += len(page.objects) - len(kept)
+            kept, left_out = feed.keep.split(page.objects)
+            feed.summary.excluded += len(left_out)
             page = replace(page, objects=kept)
             feed.summary.add(
                 self.ledger.ingest_listing(service, feed.generation, page.objects, page.next_marker)

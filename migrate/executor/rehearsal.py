@@ -178,9 +178,9 @@ def _objects(
     keep = planned.key_filter
     while True:
         page = source.list_page(container, planned.prefix, marker)
-        kept = [o for o in page.objects if keep.keeps(o.key)]
-        entry.excluded_objects += len(page.objects) - len(kept)
-        entry.excluded_bytes += sum(o.size for o in page.objects) - sum(o.size for o in kept)
+        kept, left_out = keep.split(page.objects)
+        entry.excluded_objects += len(left_out)
+        entry.excluded_bytes += sum(o.size for o in left_out)
         known = ledger.known(entry.name, [o.key for o in kept])
         for obj in kept:
             problem = object_problem(

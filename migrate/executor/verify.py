@@ -440,9 +440,9 @@ def compare_with_source(
     marker: str | None = None
     while True:
         page = retry_call(policy, partial(source.list_page, container, prefix, marker))
-        objects = [o for o in page.objects if keep.keeps(o.key)]
+        objects, outside = keep.split(page.objects)
         if left_out is not None:
-            left_out.add(o for o in page.objects if not keep.keeps(o.key))
+            left_out.add(outside)
         known = ledger.known(service, [o.key for o in objects])
         for listed in objects:
             problem = _against_copy(listed, known.get(listed.key))
